@@ -1,0 +1,187 @@
+"""The ``crm`` command: serve, worker, migrate, demo, user, token."""
+
+import asyncio
+import sys
+
+import click
+
+from crm.settings import Settings, load_settings
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def _with_session(settings: Settings, fn):
+    """Run ``fn(session)`` in one transaction and dispose of the engine afterwards."""
+    from crm import db
+
+    engine = db.create_engine(settings)
+    try:
+        if await db.pending_migrations(engine, settings):
+            raise click.ClickException("The database is not migrated. Run `crm migrate` first.")
+        async with db.session_maker(engine)() as session, session.begin():
+            return await fn(session)
+    finally:
+        await engine.dispose()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """liaison-crm: CRM and current-awareness mailer for liaison librarians.
+
+    Settings come from CRM_* environment variables (see README).
+    """
+
+
+@main.command()
+@click.option("--revision", default="head", show_default=True, help="Upgrade to this revision.")
+@click.option("--down", "down_to", default=None, help="Downgrade to this revision instead (e.g. base, or -1).")
+def migrate(revision: str, down_to: str | None) -> None:
+    """Upgrade the database schema to the newest version (or downgrade with --down)."""
+    from alembic.util.exc import CommandError
+
+    from crm import db
+
+    settings = _settings()
+    try:
+        if down_to:
+            db.downgrade(settings, down_to)
+        else:
+            db.migrate(settings, revision)
+    except CommandError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Database migrated to {down_to or revision} ({_redact(settings.database.url)}).")
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--no-scheduler", is_flag=True, help="Do not run the scheduler in this process (use `crm worker`).")
+@click.option("--no-demo", is_flag=True, help="Do not load demo data into an empty embedded database.")
+def serve(host: str, port: int, no_scheduler: bool, no_demo: bool) -> None:
+    """Start the web service (and, by default, the scheduler and the local mail sink).
+
+    On the embedded SQLite default the database is migrated automatically and demo data is
+    loaded into an empty database.
+    """
+    import os
+
+    import uvicorn
+
+    from crm import db
+
+    if no_scheduler:
+        os.environ["CRM_RUN_SCHEDULER"] = "0"
+    if "CRM_BASE_URL" not in os.environ:
+        os.environ["CRM_BASE_URL"] = f"http://{host}:{port}"
+    settings = _settings()
+    if settings.database.is_sqlite:
+        db.migrate(settings)
+        if not no_demo:
+            from crm.demo import DEMO_PASSWORD, load_demo_if_empty
+
+            created = run(load_demo_if_empty(settings))
+            if created:
+                click.echo("Demo data loaded (a Vietnamese university, its lecturers, groups and librarians).")
+    from crm.app import create_app
+
+    app = create_app(settings)
+    click.echo(f"liaison-crm is running at {settings.base_url}/")
+    if settings.database.is_sqlite and not no_demo:
+        from crm.demo import DEMO_ADMIN_EMAIL, DEMO_PASSWORD
+
+        click.echo(f"Log in as {DEMO_ADMIN_EMAIL} with password {DEMO_PASSWORD}")
+    if settings.mail.embedded_sink:
+        click.echo(f"Mail is caught by the local sink (smtp://{settings.mail.host}:{settings.mail.port}); read it at {settings.base_url}/mailbox")
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+
+
+@main.command()
+def worker() -> None:
+    """Run the scheduled jobs without the web service (production: one or more per site)."""
+    from jobs.scheduler import run_worker
+
+    run(run_worker(_settings()))
+
+
+@main.command()
+def demo() -> None:
+    """Load the demo data (a Vietnamese university) into the database, if it is empty."""
+    from crm.demo import DEMO_ADMIN_EMAIL, DEMO_PASSWORD, load_demo_if_empty
+
+    settings = _settings()
+    if run(load_demo_if_empty(settings)):
+        click.echo(f"Demo data loaded. Log in as {DEMO_ADMIN_EMAIL} / {DEMO_PASSWORD}")
+    else:
+        click.echo("The database already has accounts; demo data was not loaded.")
+
+
+@main.group()
+def user() -> None:
+    """Manage librarian accounts."""
+
+
+@user.command("create")
+@click.option("--email", required=True)
+@click.option("--password", required=True, help="At least 10 characters.")
+@click.option("--role", type=click.Choice(["admin", "librarian"]), default="librarian", show_default=True)
+@click.option("--name", "full_name", default=None, help="Full name (defaults to the part of the email before @).")
+@click.option("--language", type=click.Choice(["vi", "en"]), default="vi", show_default=True)
+def user_create(email: str, password: str, role: str, full_name: str | None, language: str) -> None:
+    """Create a librarian or administrator account."""
+    from crm.errors import FieldErrors
+    from crm.forms import validate
+    from crm.security import schemas
+    from crm.security.services import UserService
+
+    async def create(session):
+        data = validate(
+            {"email": email, "password": password, "role": role, "language": language,
+             "full_name": full_name or email.split("@")[0]},
+            schemas.UserCreate,
+        )
+        return await UserService(session).create_user(data)
+
+    try:
+        created = run(_with_session(_settings(), create))
+    except FieldErrors as exc:
+        raise click.ClickException("; ".join(f"{k}: {v}" for k, v in exc.errors.items())) from None
+    click.echo(f"Created {created.role} {created.email} (id {created.id}).")
+
+
+@main.group()
+def token() -> None:
+    """Personal API tokens."""
+
+
+@token.command("create")
+@click.argument("email")
+@click.option("--name", default="cli", show_default=True, help="A label to recognise the token by.")
+def token_create(email: str, name: str) -> None:
+    """Print a new personal API token for the account EMAIL (use it as `Authorization: Bearer TOKEN`)."""
+    from crm.security.services import UserService
+
+    async def create(session):
+        users = UserService(session)
+        account = await users.get_by_email(email)
+        if account is None:
+            raise click.ClickException(f"No account with email {email}.")
+        return (await users.create_token(account, name))[1]
+
+    click.echo(run(_with_session(_settings(), create)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Interest profiles (hồ sơ quan tâm) of contacts and groups; compiled to queries later."""

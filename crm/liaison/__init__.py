@@ -1,0 +1,1 @@
+"""The CRM core: units, contacts, groups, liaison assignments and interactions."""

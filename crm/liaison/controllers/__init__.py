@@ -1,0 +1,5 @@
+"""The CRM core's API and pages; ROUTES collects every controller of the domain."""
+
+from crm.liaison.controllers import units
+
+ROUTES = [*units.ROUTES]

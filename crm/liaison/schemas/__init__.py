@@ -1,0 +1,1 @@
+"""msgspec Structs for the CRM core's API: one module per entity."""

@@ -1,0 +1,1 @@
+"""The CRM core's rules, one module per entity; no HTTP here."""

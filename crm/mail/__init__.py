@@ -1,0 +1,1 @@
+"""Mail: message building, the outbox, the sender and the local SMTP sink. Knows no other domain."""

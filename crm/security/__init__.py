@@ -1,0 +1,1 @@
+"""Librarian accounts, login sessions, API tokens, roles, signed links and rate limits."""
