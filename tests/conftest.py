@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from litestar.testing import AsyncTestClient
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.pool import NullPool
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from crm import db
@@ -80,21 +81,35 @@ async def client(app):
 
 
 @pytest.fixture
-async def session(app):
+async def session_maker(settings):
+    """Sessions for arranging and checking data from the test's side.
+
+    The app runs its own engine inside the test client's event loop; connections cannot cross
+    loops (asyncpg), so the test side has an engine of its own without a pool.
+    """
+    engine = create_async_engine(settings.database.url, poolclass=NullPool)
+    if settings.database.is_sqlite:
+        event.listen(engine.sync_engine, "connect", db._sqlite_pragmas)
+    yield db.session_maker(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def session(session_maker):
     """A database session for arranging data; commit to make it visible to requests."""
-    async with app.state.session_maker() as s:
+    async with session_maker() as s:
         yield s
 
 
 @dataclasses.dataclass
 class Factory:
-    app: object
+    session_maker: object
 
     async def user(self, email="thu.thu@example.edu.vn", role="librarian", full_name="Trần Thị Thu", password=PASSWORD, language="vi"):
         from crm.security.schemas import UserCreate
         from crm.security.services import UserService
 
-        async with self.app.state.session_maker() as s, s.begin():
+        async with self.session_maker() as s, s.begin():
             return await UserService(s).create_user(
                 UserCreate(email=email, full_name=full_name, password=password, role=role, language=language)
             )
@@ -102,26 +117,26 @@ class Factory:
     async def token(self, user) -> str:
         from crm.security.services import UserService
 
-        async with self.app.state.session_maker() as s, s.begin():
+        async with self.session_maker() as s, s.begin():
             return (await UserService(s).create_token(await s.merge(user), "test"))[1]
 
     async def unit(self, code="CNTT", name_vi="Khoa Công nghệ Thông tin", kind="faculty", parent_id=None, name_en=None):
         from crm.liaison.schemas.units import UnitCreate
         from crm.liaison.services.units import UnitService
 
-        async with self.app.state.session_maker() as s, s.begin():
+        async with self.session_maker() as s, s.begin():
             return await UnitService(s).create_unit(UnitCreate(code=code, name_vi=name_vi, kind=kind, parent_id=parent_id, name_en=name_en))
 
     async def add(self, *objects):
-        async with self.app.state.session_maker() as s, s.begin():
+        async with self.session_maker() as s, s.begin():
             for obj in objects:
                 s.add(obj)
         return objects[0] if len(objects) == 1 else objects
 
 
 @pytest.fixture
-def factory(app) -> Factory:
-    return Factory(app)
+def factory(session_maker) -> Factory:
+    return Factory(session_maker)
 
 
 def csrf_from(html: str) -> str:
