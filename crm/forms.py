@@ -21,6 +21,8 @@ from crm.text import nfc
 
 S = TypeVar("S", bound=msgspec.Struct)
 
+#: Fields checked as email addresses while converting a form, so their errors come with the rest.
+EMAIL_FIELDS = {"email", "student_email", "reply_to"}
 _VN_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
 
@@ -30,7 +32,7 @@ def _base_type(annotation: Any) -> Any:
     if origin is typing.Annotated:
         return _base_type(typing.get_args(annotation)[0])
     if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        args = [a for a in typing.get_args(annotation) if a not in (type(None), msgspec.UnsetType)]
         return _base_type(args[0]) if len(args) == 1 else annotation
     return annotation
 
@@ -39,7 +41,8 @@ def _is_optional(annotation: Any) -> bool:
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
         return _is_optional(typing.get_args(annotation)[0])
-    return origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation)
+    args = typing.get_args(annotation)
+    return origin in (typing.Union, types.UnionType) and (type(None) in args or msgspec.UnsetType in args)
 
 
 def _raw_value(data: Any, name: str, base: Any) -> Any:
@@ -54,7 +57,7 @@ def _raw_value(data: Any, name: str, base: Any) -> Any:
     value = data.get(name)
     if base is bool:
         if value is None:
-            return False
+            return None
         return str(value).lower() in {"1", "true", "on", "yes"}
     if isinstance(value, str):
         value = nfc(value)
@@ -72,6 +75,8 @@ def validate(data: Mapping[str, Any], schema: type[S]) -> S:
         annotation = hints[field.name]
         base = _base_type(annotation)
         raw = _raw_value(data, field.name, base)
+        if raw is None and base is bool and field.default is not msgspec.UNSET:
+            raw = False  # an unticked checkbox is not sent at all
         if raw is None:
             if field.required and not _is_optional(annotation):
                 errors[field.name] = _("This field is required.")
@@ -82,6 +87,12 @@ def validate(data: Mapping[str, Any], schema: type[S]) -> S:
             values[field.name] = msgspec.convert(raw, annotation, strict=False)
         except msgspec.ValidationError as exc:
             errors[field.name] = describe(str(exc))[1]
+            continue
+        if field.name in EMAIL_FIELDS and isinstance(values[field.name], str):
+            try:
+                values[field.name] = normalize_email(values[field.name], field.name)
+            except FieldErrors as exc:
+                errors.update(exc.errors)
     if errors:
         raise FieldErrors(errors)
     try:

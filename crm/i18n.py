@@ -110,10 +110,11 @@ def fmt_date(value: date | datetime | None, fmt: str = "short") -> str:
     if isinstance(value, datetime):
         if lang == "vi":
             return value.strftime("%d/%m/%Y %H:%M")
-        return format_datetime(value, "short", locale=Locale.parse(lang))
+        return format_datetime(value, "medium", locale=Locale.parse(lang))
     if lang == "vi" and fmt == "short":
         return value.strftime("%d/%m/%Y")
-    return format_date(value, fmt, locale=Locale.parse(lang))
+    # English short dates (11/4/25) are ambiguous; "Nov 4, 2025" is not.
+    return format_date(value, "medium" if fmt == "short" else fmt, locale=Locale.parse(lang))
 
 
 def fmt_number(value: float | int) -> str:

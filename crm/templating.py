@@ -1,5 +1,6 @@
 """The one Jinja2 environment, used by pages (through Litestar) and by emails alike."""
 
+from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -24,6 +25,8 @@ def environment(strict: bool = False) -> Environment:
     env.filters["date"] = i18n.fmt_date
     env.filters["number"] = i18n.fmt_number
     env.globals["current_language"] = i18n.current_language
+    # Pages compare dates with today (overdue follow-ups, current assignments) in any partial.
+    env.globals["today"] = date.today
     return env
 
 

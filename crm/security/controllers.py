@@ -166,7 +166,7 @@ class UserAdminController(Controller):
         user = await _get_user(db_session, user_id)
         form = await request.form()
         data = {k: form.get(k) for k in ("email", "full_name", "role", "language", "title", "phone") if form.get(k) is not None}
-        data["is_active"] = form.get("is_active")
+        data["is_active"] = "on" if form.get("is_active") else "off"
         if form.get("password"):
             data["password"] = form.get("password")
         try:
