@@ -106,7 +106,8 @@ def validation_handler(request: Request, exc: ValidationException) -> Response:
         if not isinstance(entry, dict):
             continue
         field, text = describe(str(entry.get("message", "")))
-        key = entry.get("key") or field or "_"
+        key = entry.get("key")
+        key = field or (key if key and key != "data" else "_")
         errors.setdefault(str(key), text)
     if not errors:
         errors["_"] = _("The request body is not valid JSON or has the wrong shape.")

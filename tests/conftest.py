@@ -81,6 +81,17 @@ async def client(app):
 
 
 @pytest.fixture
+def new_client(settings):
+    """Another browser: a client on an app of its own (engines cannot be shared across loops)."""
+    from crm.app import create_app
+
+    def make() -> AsyncTestClient:
+        return AsyncTestClient(app=create_app(settings, background=False), base_url="http://testserver.local")
+
+    return make
+
+
+@pytest.fixture
 async def session_maker(settings):
     """Sessions for arranging and checking data from the test's side.
 

@@ -49,7 +49,7 @@ async def test_the_last_administrator_cannot_be_demoted(client, admin):
     assert "quản trị" in r.text
 
 
-async def test_admin_pages_create_an_account_that_can_log_in(app, client, admin):
+async def test_admin_pages_create_an_account_that_can_log_in(new_client, client, admin):
     r = await form_post(client, "/admin/users/new", None, {
         "email": "minh@example.edu.vn", "full_name": "Lê Hoàng Minh", "password": "thư viện số 2026",
         "role": "librarian", "language": "vi",
@@ -58,9 +58,7 @@ async def test_admin_pages_create_an_account_that_can_log_in(app, client, admin)
     page = await client.get("/admin/users")
     assert "Lê Hoàng Minh" in page.text
 
-    from litestar.testing import AsyncTestClient
-
-    async with AsyncTestClient(app=app, base_url="http://testserver.local") as other:
+    async with new_client() as other:
         await login(other, "minh@example.edu.vn", "thư viện số 2026")
         assert (await other.get("/admin/users")).status_code == 403
 

@@ -76,13 +76,9 @@ async def test_csrf_protects_logged_in_forms_too(client, librarian):
     assert r.status_code == 403
 
 
-async def test_changing_the_password_ends_other_sessions(app, factory):
-    from litestar.testing import AsyncTestClient
-
+async def test_changing_the_password_ends_other_sessions(new_client, factory):
     user = await factory.user()
-    async with AsyncTestClient(app=app, base_url="http://testserver.local") as first, AsyncTestClient(
-        app=app, base_url="http://testserver.local"
-    ) as second:
+    async with new_client() as first, new_client() as second:
         await login(first, user.email)
         await login(second, user.email)
         r = await form_post(first, "/account", "/account", {

@@ -101,6 +101,27 @@ def _form_data(form: Any) -> dict[str, Any]:
     return data
 
 
+def _readable(data: dict[str, Any]) -> dict[str, Any]:
+    """The part of a form that parses, for checking the rules alongside the field errors."""
+    out: dict[str, Any] = {"contact_ids": data["contact_ids"], "group_ids": data["group_ids"]}
+    for name in ("occurred_on", "follow_up_on"):
+        try:
+            out[name] = parse_date(data.get(name))
+        except ValueError:
+            continue
+    if (librarian_id := parse_int(data.get("librarian_id"))) is not None:
+        out["librarian_id"] = librarian_id
+    return out
+
+
+async def _parse(db: AsyncSession, data: dict[str, Any], request: Request, item: Interaction | None) -> schemas.InteractionCreate:
+    try:
+        return validate(data, schemas.InteractionCreate)
+    except FieldErrors as exc:
+        rules = await InteractionService(db).problems(_readable(data), request.user, item)
+        raise FieldErrors({**rules, **exc.errors}) from exc
+
+
 def _values(interaction: Interaction) -> dict[str, Any]:
     values = {k: getattr(interaction, k) for k in (*_SCALARS, "follow_up_done")}
     values["contact_ids"] = [c.id for c in interaction.contacts]
@@ -186,7 +207,7 @@ class InteractionPageController(Controller):
         data = _form_data(form)
         try:
             interaction = await InteractionService(db_session).create_interaction(
-                validate(data, schemas.InteractionCreate), request.user)
+                await _parse(db_session, data, request, None), request.user)
         except FieldErrors as exc:
             return await self._form(request, db_session, None, {**form_values(form), **data}, exc.errors, exc.status_code)
         return Redirect(path=f"/interactions/{interaction.id}", status_code=303)
@@ -211,7 +232,7 @@ class InteractionPageController(Controller):
             return await self._find(request, db_session, interaction, form)
         data = _form_data(form)
         try:
-            parsed = validate(data, schemas.InteractionCreate)
+            parsed = await _parse(db_session, data, request, interaction)
             fields = {f: getattr(parsed, f) for f in parsed.__struct_fields__}
             if request.user.role != "admin" or fields["librarian_id"] is None:
                 fields.pop("librarian_id")  # the librarian stays unless an administrator picks another

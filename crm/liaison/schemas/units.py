@@ -15,7 +15,7 @@ class Unit(msgspec.Struct):
     name_en: str | None
     kind: UnitKind
     parent_id: int | None
-    parent_code: str | None = None
+    parent_code: str | None
 
 
 class UnitCreate(msgspec.Struct, forbid_unknown_fields=True):

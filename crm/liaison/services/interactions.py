@@ -196,6 +196,12 @@ class InteractionService:
             errors["subject"] = _("This field is required.")
         return related
 
+    async def problems(self, values: dict, acting: User, interaction: Interaction | None = None) -> dict[str, str]:
+        """Rule errors of input that also failed to parse, so a form shows every problem at once."""
+        errors: dict[str, str] = {}
+        await self._resolve(values, acting, interaction, errors)
+        return errors
+
     def _apply(self, interaction: Interaction, values: dict, related: dict) -> None:
         for key, value in values.items():
             if key not in ("contact_ids", "group_ids", "librarian_id"):

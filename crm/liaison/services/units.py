@@ -97,6 +97,7 @@ class UnitService:
         unit.search_key = search_key(unit)
         self.session.add(unit)
         await self.session.flush()
+        await self.session.refresh(unit, ["parent"])
         return unit
 
     async def update_unit(self, unit: Unit, data: schemas.UnitUpdate) -> Unit:

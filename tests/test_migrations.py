@@ -1,0 +1,88 @@
+"""Alembic migrations go up and down on SQLite and PostgreSQL, and match the models."""
+
+import asyncio
+import uuid
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+import crm.models  # noqa: F401  (the metadata of every domain)
+from crm import db
+from tests.conftest import PG_URL, _settings
+
+
+@pytest.fixture
+def empty_database(tmp_path):
+    """A database of its own (these tests drop every table)."""
+    if not PG_URL:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'mig.db'}"
+        return
+    name = f"crm_mig_{uuid.uuid4().hex[:8]}"
+    admin_url = PG_URL
+
+    async def run(sql: str) -> None:
+        engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+        await engine.dispose()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _tables(url: str) -> set[str]:
+    async def go() -> set[str]:
+        engine = create_async_engine(url)
+        async with engine.connect() as conn:
+            names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+        await engine.dispose()
+        return names - {"alembic_version"}
+
+    return asyncio.run(go())
+
+
+def _diff(url: str) -> list:
+    async def go() -> list:
+        engine = create_async_engine(url)
+        async with engine.connect() as conn:
+            result = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), db.metadata))
+        await engine.dispose()
+        return result
+
+    return asyncio.run(go())
+
+
+def test_upgrade_downgrade_upgrade(empty_database, tmp_path):
+    settings = _settings(tmp_path, empty_database)
+    expected = {t.name for t in db.metadata.sorted_tables}
+    db.migrate(settings)
+    assert _tables(empty_database) == expected
+    db.downgrade(settings, "base")
+    assert _tables(empty_database) == set()
+    db.migrate(settings)
+    assert _tables(empty_database) == expected
+
+
+def test_migrations_match_the_models(empty_database, tmp_path):
+    db.migrate(_settings(tmp_path, empty_database))
+    assert _diff(empty_database) == []
+
+
+async def test_the_app_refuses_an_unmigrated_database(tmp_path):
+    from litestar.testing import AsyncTestClient
+
+    from crm.app import UnmigratedDatabase, create_app
+
+    app = create_app(_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"), background=False)
+    with pytest.raises(BaseException) as info:
+        async with AsyncTestClient(app=app):
+            pass
+    errors = [info.value]
+    while isinstance(errors[-1], BaseExceptionGroup):
+        errors.append(errors[-1].exceptions[0])
+    assert isinstance(errors[-1], UnmigratedDatabase)
+    assert "crm migrate" in str(errors[-1])
