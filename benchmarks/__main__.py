@@ -1,7 +1,6 @@
 """Run every benchmark and print its numbers: ``.venv/bin/python -m benchmarks [--only NAME]``."""
 
 import argparse
-import asyncio
 
 from benchmarks import contacts_search
 
@@ -17,7 +16,7 @@ def main() -> None:
         if args.only and name != args.only:
             continue
         print(f"== {name}")
-        asyncio.run(run(database_url=args.database_url))
+        run(database_url=args.database_url)
 
 
 if __name__ == "__main__":

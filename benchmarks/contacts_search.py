@@ -5,6 +5,7 @@ and times searches through the JSON API and the HTML list page (sequential reque
 keep-alive, as a librarian's browser or a script makes them). Target: p95 under 50 ms.
 """
 
+import asyncio
 import os
 import random
 import socket
@@ -78,6 +79,14 @@ async def _seed(url: str, rng: random.Random) -> tuple[list[str], str]:
     return names, "bench@bench.edu.vn"
 
 
+async def _reset_postgres(url: str) -> None:
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
 def _queries(names: list[str], rng: random.Random) -> list[str]:
     out = []
     for _ in range(QUERIES):
@@ -109,7 +118,7 @@ def _report(label: str, timings: list[float]) -> None:
           f"max {max(timings):6.1f} ms   ({len(timings)} requests)")
 
 
-async def main(database_url: str | None = None) -> None:
+def main(database_url: str | None = None) -> None:
     rng = random.Random(20261123)
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "CRM_VAR_DIR": tmp, "CRM_SMTP_SINK": "0", "CRM_RUN_SCHEDULER": "0",
@@ -119,14 +128,10 @@ async def main(database_url: str | None = None) -> None:
         os.environ.update({k: v for k, v in env.items() if k.startswith("CRM_")})
         settings = load_settings()
         if database_url:
-            engine = create_async_engine(url)
-            async with engine.begin() as conn:
-                await conn.execute(text("DROP SCHEMA public CASCADE"))
-                await conn.execute(text("CREATE SCHEMA public"))
-            await engine.dispose()
+            asyncio.run(_reset_postgres(url))
         db.migrate(settings)
         started = time.perf_counter()
-        names, email = await _seed(url, rng)
+        names, email = asyncio.run(_seed(url, rng))
         print(f"seeded {CONTACTS:,} contacts in {time.perf_counter() - started:.1f} s ({'PostgreSQL' if database_url else 'SQLite'})")
 
         port = _free_port()

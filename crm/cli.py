@@ -183,5 +183,49 @@ def token_create(email: str, name: str) -> None:
     click.echo(run(_with_session(_settings(), create)))
 
 
+@main.group("import")
+def import_group() -> None:
+    """Import units or contacts from a CSV file: every row is checked, and nothing is saved unless all are valid."""
+
+
+def _import_csv(what: str, source, language: str) -> None:
+    import crm.models  # noqa: F401  (every mapper, for the relationships between domains)
+    from crm import i18n
+    from crm.liaison.services import csv_io
+
+    importer = csv_io.import_units if what == "units" else csv_io.import_contacts
+    data = source.read(csv_io.MAX_IMPORT_BYTES + 1)
+    with i18n.language(language):
+        if len(data) > csv_io.MAX_IMPORT_BYTES:
+            raise click.ClickException(i18n._("The file is larger than %(mb)s MB. Split it into smaller files.",
+                                              mb=csv_io.MAX_IMPORT_BYTES // (1024 * 1024)))
+        result = run(_with_session(_settings(), lambda session: importer(session, data)))
+        if not result.ok:
+            for error in result.errors:
+                where = i18n._("row %(row)s", row=error.row) if error.row is not None else i18n._("file")
+                column = f" [{error.column}]" if error.column else ""
+                click.echo(f"{where}{column}: {error.message}", err=True)
+            click.echo(i18n._("Nothing was imported: correct these rows and try again."), err=True)
+            sys.exit(1)
+        click.echo(i18n._("Import finished: %(created)s created, %(updated)s updated.",
+                          created=result.created, updated=result.updated))
+
+
+@import_group.command("units")
+@click.argument("source", type=click.File("rb"))
+@click.option("--language", type=click.Choice(["vi", "en"]), default="vi", show_default=True, help="Language of the messages.")
+def import_units(source, language: str) -> None:
+    """Create or update units by code from SOURCE (a CSV file, or - for standard input)."""
+    _import_csv("units", source, language)
+
+
+@import_group.command("contacts")
+@click.argument("source", type=click.File("rb"))
+@click.option("--language", type=click.Choice(["vi", "en"]), default="vi", show_default=True, help="Language of the messages.")
+def import_contacts(source, language: str) -> None:
+    """Create or update contacts by email from SOURCE (a CSV file, or - for standard input)."""
+    _import_csv("contacts", source, language)
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,6 +18,10 @@ metadata = orm_registry.metadata
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling breaks SAVEPOINTs (releasing one commits); let
+    # SQLAlchemy emit BEGIN itself instead (the documented recipe), so nested transactions
+    # roll back as they do on PostgreSQL.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets the web process read while the scheduler writes; foreign keys are off by default.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -36,7 +40,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
     engine = create_async_engine(settings.database.url, **kwargs)
     if settings.database.is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def session_maker(engine: AsyncEngine) -> async_sessionmaker:

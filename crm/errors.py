@@ -162,10 +162,20 @@ def _repository_not_found(request: Request, exc: Exception) -> Response:
     return not_found_handler(request, NotFoundException())
 
 
+def _out_of_range(request: Request, exc: Exception) -> Response:
+    """An id beyond 64 bits cannot name a stored record: the driver refuses it, we answer 404."""
+    if isinstance(exc, OverflowError) or "out of int64 range" in str(exc) or "out of range" in str(exc):
+        return not_found_handler(request, NotFoundException())
+    return internal_error_handler(request, exc)
+
+
 def exception_handlers() -> dict:
     from advanced_alchemy.exceptions import NotFoundError
+    from sqlalchemy.exc import DBAPIError
 
     return {
+        OverflowError: _out_of_range,
+        DBAPIError: _out_of_range,
         FieldErrors: field_errors_handler,
         ValidationException: validation_handler,
         NotAuthorizedException: not_authorized_handler,

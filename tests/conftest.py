@@ -101,6 +101,7 @@ async def session_maker(settings):
     engine = create_async_engine(settings.database.url, poolclass=NullPool)
     if settings.database.is_sqlite:
         event.listen(engine.sync_engine, "connect", db._sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", db._sqlite_begin)
     yield db.session_maker(engine)
     await engine.dispose()
 

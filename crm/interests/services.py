@@ -1,9 +1,105 @@
-"""Interest profiles: stored structured so the matching engine can compile them later."""
+"""Interest profiles: stored structured so the matching engine can compile them later.
+
+Lists (keywords, subject headings, class ranges, languages) are kept NFC, trimmed and without
+repeats; class ranges and language codes in one canonical spelling, so that matching never has
+to guess what a librarian meant.
+"""
+
+import re
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from crm.errors import FieldErrors
+from crm.forms import cleaned
+from crm.i18n import _
+from crm.interests import schemas
+from crm.interests.classification import ClassRangeError, normalize_class_range
+from crm.interests.languages import normalize_language
 from crm.interests.models import InterestProfile
+from crm.liaison.ids import storable
+from crm.liaison.models import Contact, Group
+from crm.liaison.search import profile_key
+from crm.pagination import Page, paginate
+from crm.text import fold, nfc
+
+MAX_VALUES = 200
+MAX_VALUE_LENGTH = 200
+LIST_FIELDS = ("keywords", "subject_headings", "class_ranges", "languages")
+_SEPARATORS = re.compile(r"[\n\r;]+")
+
+
+def split_values(text: str | None) -> list[str]:
+    """A textarea's values: one a line, or separated by semicolons."""
+    return [part for part in (nfc(p) for p in _SEPARATORS.split(text or "")) if part]
+
+
+def unique(values: Iterable[str]) -> list[str]:
+    """NFC, trimmed, blanks dropped, repeats (ignoring case) dropped; the first spelling wins."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for value in values:
+        text = nfc(value) if isinstance(value, str) else None
+        if text and text.casefold() not in seen:
+            seen.add(text.casefold())
+            out.append(text)
+    return out
+
+
+def _short(value: str) -> str:
+    return value if len(value) <= 40 else value[:39] + "…"
+
+
+def clean_lists(values: dict, errors: dict[str, str]) -> None:
+    """Normalize the list fields present in ``values`` in place, collecting an error per field."""
+    for name in LIST_FIELDS:
+        if name not in values:
+            continue
+        items = unique(values[name] or [])
+        if len(items) > MAX_VALUES:
+            errors[name] = _("At most %(n)s values.", n=MAX_VALUES)
+            continue
+        too_long = [v for v in items if len(v) > MAX_VALUE_LENGTH]
+        if too_long:
+            errors[name] = _("Each value may have at most %(n)s characters: %(value)s", n=MAX_VALUE_LENGTH, value=_short(too_long[0]))
+            continue
+        if name == "class_ranges":
+            items, problems = _class_ranges(items)
+        elif name == "languages":
+            items, problems = _languages(items)
+        else:
+            problems = []
+        if problems:
+            errors[name] = " ".join(problems)
+        values[name] = unique(items)
+
+
+def _class_ranges(items: list[str]) -> tuple[list[str], list[str]]:
+    out, problems = [], []
+    for value in items:
+        try:
+            out.append(normalize_class_range(value))
+        except ClassRangeError as exc:
+            if exc.reason == "reversed":
+                problems.append(_("The range %(value)s ends before it starts.", value=_short(value)))
+            elif exc.reason == "mixed":
+                problems.append(_("The range %(value)s mixes DDC and LCC numbers.", value=_short(value)))
+            else:
+                problems.append(_("Not a DDC or LCC class or range: %(value)s (e.g. 004-006.99, QA76-QA76.99, 025.04).",
+                                  value=_short(value)))
+    return out, problems
+
+
+def _languages(items: list[str]) -> tuple[list[str], list[str]]:
+    out, problems = [], []
+    for value in items:
+        code = normalize_language(value)
+        if code is None:
+            problems.append(_("Not an ISO 639 language code: %(value)s (e.g. vie, eng).", value=_short(value)))
+        else:
+            out.append(code)
+    return out, problems
 
 
 class ProfileService:
@@ -17,3 +113,89 @@ class ProfileService:
         if group_id is not None:
             query = query.where(InterestProfile.group_id == group_id)
         return list(await self.session.scalars(query))
+
+    async def get(self, profile_id: int) -> InterestProfile | None:
+        return await self.session.get(InterestProfile, profile_id) if storable(profile_id) else None
+
+    async def list_profiles(self, contact_id: int | None = None, group_id: int | None = None, q: str | None = None,
+                            active: bool | None = None, page: int | None = 1, per_page: int | None = None) -> Page[InterestProfile]:
+        query = select(InterestProfile).order_by(InterestProfile.name, InterestProfile.id)
+        if contact_id is not None:
+            query = query.where(InterestProfile.contact_id == contact_id)
+        if group_id is not None:
+            query = query.where(InterestProfile.group_id == group_id)
+        if active is not None:
+            query = query.where(InterestProfile.is_active.is_(active))
+        for term in fold(q).split():
+            query = query.where(InterestProfile.search_key.contains(term, autoescape=True))
+        return await paginate(self.session, query, page, per_page)
+
+    async def _check(self, values: dict, profile: InterestProfile | None = None) -> dict:
+        """Validate merged values, normalizing lists in place; returns the owner objects to set."""
+        errors: dict[str, str] = {}
+        related: dict = {}
+        contact_id = values.get("contact_id", profile.contact_id if profile else None)
+        group_id = values.get("group_id", profile.group_id if profile else None)
+        if (contact_id is None) == (group_id is None):
+            errors["contact_id"] = _("A profile belongs to one contact or one group: choose exactly one.")
+        if "contact_id" in values:
+            related["contact"] = await self.session.get(Contact, contact_id) if storable(contact_id) else None
+            if contact_id is not None and related["contact"] is None:
+                errors["contact_id"] = _("Unknown contact.")
+        if "group_id" in values:
+            related["group"] = await self.session.get(Group, group_id) if storable(group_id) else None
+            if group_id is not None and related["group"] is None:
+                errors["group_id"] = _("Unknown group.")
+        if "name" in values and not values["name"]:
+            errors["name"] = _("This field is required.")
+        clean_lists(values, errors)
+        if errors:
+            raise FieldErrors(errors)
+        return related
+
+    def _apply(self, profile: InterestProfile, values: dict, related: dict) -> None:
+        for key, value in values.items():
+            if key not in ("contact_id", "group_id"):
+                setattr(profile, key, value)
+        for key, value in related.items():
+            setattr(profile, key, value)
+        profile.search_key = profile_key(profile.name, profile.topics, profile.keywords)
+
+    async def create_profile(self, data: schemas.ProfileCreate) -> InterestProfile:
+        values = cleaned(data)
+        for name in LIST_FIELDS:
+            values.setdefault(name, [])
+        related = await self._check(values)
+        profile = InterestProfile()
+        self._apply(profile, values, related)
+        self.session.add(profile)
+        await self.session.flush()
+        return profile
+
+    async def update_profile(self, profile: InterestProfile, data: schemas.ProfileUpdate) -> InterestProfile:
+        values = cleaned(data)
+        related = await self._check(values, profile)
+        self._apply(profile, values, related)
+        await self.session.flush()
+        return profile
+
+    async def delete_profile(self, profile: InterestProfile) -> None:
+        await self.session.delete(profile)
+        await self.session.flush()
+
+
+def owner_of(profile: InterestProfile) -> schemas.OwnerRef | None:
+    if profile.contact is not None:
+        return schemas.OwnerRef(kind="contact", id=profile.contact.id, name=profile.contact.full_name)
+    if profile.group is not None:
+        return schemas.OwnerRef(kind="group", id=profile.group.id, name=profile.group.name)
+    return None
+
+
+def to_schema(profile: InterestProfile) -> schemas.Profile:
+    return schemas.Profile(
+        id=profile.id, contact_id=profile.contact_id, group_id=profile.group_id, owner=owner_of(profile),
+        name=profile.name, topics=profile.topics, keywords=list(profile.keywords or []),
+        subject_headings=list(profile.subject_headings or []), class_ranges=list(profile.class_ranges or []),
+        languages=list(profile.languages or []), is_active=profile.is_active,
+    )

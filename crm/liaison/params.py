@@ -7,8 +7,19 @@ a blank filter and explain a bad one instead of answering with a bare 400.
 import datetime as dt
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
+
+from litestar.params import Parameter
+
+from crm.liaison.ids import MAX_ID
+
+MAX_PAGE = 1_000_000
+#: Path and query ids of the JSON API: out of range → 400 instead of a database error.
+IdParam = Annotated[int, Parameter(ge=1, le=MAX_ID)]
+OptionalId = Annotated[int | None, Parameter(ge=1, le=MAX_ID)]
+PageParam = Annotated[int, Parameter(ge=1, le=MAX_PAGE)]
+PerPageParam = Annotated[int, Parameter(ge=1, le=MAX_PAGE)]  # clamped to MAX_PER_PAGE when paging
 
 _VN_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
@@ -21,6 +32,11 @@ def parse_int(value: Any) -> int | None:
     if not text.isdigit() or len(text) > 18:
         return None
     return int(text)
+
+
+def parse_page(value: Any) -> int:
+    """A page number from a query string: 1 when blank or unreadable, never past MAX_PAGE."""
+    return min(parse_int(value) or 1, MAX_PAGE)
 
 
 def parse_ids(values: list[Any]) -> list[int]:

@@ -104,6 +104,8 @@ class SmtpSink:
 async def start_sink(settings: Settings, session_maker: async_sessionmaker) -> SmtpSink | None:
     """Listen on ``settings.mail.host:port``; ``None`` (with a warning) when the port is taken."""
     loop = asyncio.get_running_loop()
+    # aiosmtpd traces every SMTP command at INFO; our own log line per stored message is enough.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     handler = SinkHandler(session_maker)
     host, port = settings.mail.host, settings.mail.port
 

@@ -108,12 +108,21 @@ async def test_list_filters(client, factory, librarian_token, people):
         ({"subject": "   "}, "subject"),
         ({"occurred_on": "04/13/2025"}, "occurred_on"),
         ({"librarian_id": 424242}, "librarian_id"),
+        ({"contact_ids": [2**64]}, "contact_ids"),
     ],
 )
 async def test_bad_input_names_the_field(client, librarian_token, people, overrides, field):
     r = await client.post("/api/interactions", json=payload(people, **overrides), headers=bearer(librarian_token))
     assert r.status_code == 400, r.text
     assert field in r.json()["errors"], r.json()
+
+
+async def test_out_of_range_ids_are_refused_not_crashed(client, librarian_token):
+    huge = "99999999999999999999999"
+    for url in (f"/api/interactions/{huge}", f"/api/interactions?contact_id={huge}", f"/api/interactions?page={huge}",
+                f"/api/interactions/participants?unit_id={huge}"):
+        r = await client.get(url, headers=bearer(librarian_token))
+        assert r.status_code == 400, url
 
 
 async def test_unknown_ids_are_named_in_the_message(client, librarian_token, people):
@@ -212,7 +221,7 @@ async def test_form_shows_every_error_at_once(client, librarian, people):
     r = await form_post(client, "/interactions/new", None, form)
     assert r.status_code == 400
     assert 'id="e-subject"' in r.text and 'id="e-follow_up_on"' in r.text
-    assert "Chọn ít nhất một liên hệ hoặc nhóm" in r.text
+    assert "Chọn ít nhất một người dùng tin hoặc nhóm" in r.text
     assert 'value="2025-11-01"' in r.text  # what was typed comes back
 
 

@@ -17,7 +17,9 @@ from crm.forms import form_values, validate
 from crm.i18n import _, current_language, lazy
 from crm.liaison import labels
 from crm.liaison.models import Interaction
-from crm.liaison.params import parse_date, parse_ids, parse_int, query_string, safe_next
+from crm.liaison.params import (
+    IdParam, OptionalId, PageParam, PerPageParam, parse_date, parse_ids, parse_int, parse_page, query_string, safe_next,
+)
 from crm.liaison.schemas import interactions as schemas
 from crm.liaison.services.interactions import InteractionFilter, InteractionService, can_edit, to_schema
 from crm.liaison.services.units import UnitService
@@ -54,9 +56,9 @@ class InteractionApiController(Controller):
 
     @get("/")
     async def list_interactions(
-        self, db_session: AsyncSession, librarian_id: int | None = None, contact_id: int | None = None,
-        group_id: int | None = None, kind: schemas.InteractionKind | None = None, date_from: date | None = None,
-        date_to: date | None = None, follow_up: schemas.FollowUpFilter | None = None, page: int = 1, per_page: int = 50,
+        self, db_session: AsyncSession, librarian_id: OptionalId = None, contact_id: OptionalId = None,
+        group_id: OptionalId = None, kind: schemas.InteractionKind | None = None, date_from: date | None = None,
+        date_to: date | None = None, follow_up: schemas.FollowUpFilter | None = None, page: PageParam = 1, per_page: PerPageParam = 50,
     ) -> schemas.InteractionPage:
         filters = InteractionFilter(librarian_id, contact_id, group_id, kind, date_from, date_to, follow_up)
         result = await InteractionService(db_session).list_interactions(filters, page, per_page)
@@ -68,27 +70,27 @@ class InteractionApiController(Controller):
         return to_schema(await InteractionService(db_session).create_interaction(data, request.user))
 
     @get("/participants")
-    async def participant_choices(self, db_session: AsyncSession, q: str | None = None, unit_id: int | None = None) -> schemas.ParticipantChoices:
+    async def participant_choices(self, db_session: AsyncSession, q: str | None = None, unit_id: OptionalId = None) -> schemas.ParticipantChoices:
         """Contacts and groups to pick as participants: by name or email, or by unit and its sub-units."""
         units = await UnitService(db_session).descendant_ids([unit_id]) if unit_id else None
         return await InteractionService(db_session).participant_choices(q, units)
 
     @get("/{interaction_id:int}")
-    async def get_interaction(self, db_session: AsyncSession, interaction_id: int) -> schemas.Interaction:
+    async def get_interaction(self, db_session: AsyncSession, interaction_id: IdParam) -> schemas.Interaction:
         return to_schema(await get_interaction(db_session, interaction_id))
 
     @patch("/{interaction_id:int}")
-    async def update_interaction(self, request: Request, db_session: AsyncSession, interaction_id: int,
+    async def update_interaction(self, request: Request, db_session: AsyncSession, interaction_id: IdParam,
                                  data: schemas.InteractionUpdate) -> schemas.Interaction:
         interaction = await editable(db_session, interaction_id, request)
         return to_schema(await InteractionService(db_session).update_interaction(interaction, data, request.user))
 
     @delete("/{interaction_id:int}")
-    async def delete_interaction(self, request: Request, db_session: AsyncSession, interaction_id: int) -> None:
+    async def delete_interaction(self, request: Request, db_session: AsyncSession, interaction_id: IdParam) -> None:
         await InteractionService(db_session).delete_interaction(await editable(db_session, interaction_id, request))
 
     @post("/{interaction_id:int}/follow-up/done", status_code=200)
-    async def follow_up_done(self, request: Request, db_session: AsyncSession, interaction_id: int) -> schemas.Interaction:
+    async def follow_up_done(self, request: Request, db_session: AsyncSession, interaction_id: IdParam) -> schemas.Interaction:
         interaction = await editable(db_session, interaction_id, request)
         return to_schema(await InteractionService(db_session).mark_follow_up_done(interaction))
 
@@ -178,7 +180,7 @@ class InteractionPageController(Controller):
             **dates,
         )
         service = InteractionService(db_session)
-        result = await service.list_interactions(filters, parse_int(page) or 1)
+        result = await service.list_interactions(filters, parse_page(page))
         contacts, groups = await service.participants(
             [filters.contact_id] if filters.contact_id else [], [filters.group_id] if filters.group_id else [])
         values = {"librarian_id": filters.librarian_id, "contact_id": filters.contact_id, "group_id": filters.group_id,
@@ -213,19 +215,19 @@ class InteractionPageController(Controller):
         return Redirect(path=f"/interactions/{interaction.id}", status_code=303)
 
     @get("/{interaction_id:int}")
-    async def detail(self, request: Request, db_session: AsyncSession, interaction_id: int) -> Template:
+    async def detail(self, request: Request, db_session: AsyncSession, interaction_id: IdParam) -> Template:
         interaction = await get_interaction(db_session, interaction_id)
         return Template("liaison/interactions/detail.html", context={
             "item": interaction, "editable": can_edit(interaction, request.user), "L": labels,
         })
 
     @get("/{interaction_id:int}/edit")
-    async def edit(self, request: Request, db_session: AsyncSession, interaction_id: int) -> Template:
+    async def edit(self, request: Request, db_session: AsyncSession, interaction_id: IdParam) -> Template:
         interaction = await editable(db_session, interaction_id, request)
         return await self._form(request, db_session, interaction, _values(interaction), {})
 
     @post("/{interaction_id:int}/edit")
-    async def update(self, request: Request, db_session: AsyncSession, interaction_id: int) -> Template | Redirect:
+    async def update(self, request: Request, db_session: AsyncSession, interaction_id: IdParam) -> Template | Redirect:
         interaction = await editable(db_session, interaction_id, request)
         form = await request.form()
         if form.get("_find") is not None:
@@ -243,12 +245,12 @@ class InteractionPageController(Controller):
         return Redirect(path=f"/interactions/{interaction.id}", status_code=303)
 
     @post("/{interaction_id:int}/delete")
-    async def remove(self, request: Request, db_session: AsyncSession, interaction_id: int) -> Redirect:
+    async def remove(self, request: Request, db_session: AsyncSession, interaction_id: IdParam) -> Redirect:
         await InteractionService(db_session).delete_interaction(await editable(db_session, interaction_id, request))
         return Redirect(path="/interactions", status_code=303)
 
     @post("/{interaction_id:int}/follow-up/done")
-    async def follow_up_done(self, request: Request, db_session: AsyncSession, interaction_id: int) -> Template | Redirect:
+    async def follow_up_done(self, request: Request, db_session: AsyncSession, interaction_id: IdParam) -> Template | Redirect:
         interaction = await editable(db_session, interaction_id, request)
         form = await request.form()
         try:

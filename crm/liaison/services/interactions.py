@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm.errors import FieldErrors
 from crm.forms import cleaned
 from crm.i18n import _
+from crm.liaison.ids import storable
 from crm.liaison.models import Contact, Group, Interaction, interaction_contact, interaction_group
 from crm.liaison.schemas import interactions as schemas
 from crm.pagination import Page, paginate
@@ -63,7 +64,7 @@ class InteractionService:
         return list((await self.session.scalars(query)).unique())
 
     async def get(self, interaction_id: int) -> Interaction | None:
-        return await self.session.get(Interaction, interaction_id)
+        return await self.session.get(Interaction, interaction_id) if storable(interaction_id) else None
 
     def _filtered(self, f: InteractionFilter, today: date) -> Select:
         query = select(Interaction)
@@ -129,7 +130,7 @@ class InteractionService:
 
     async def participants(self, contact_ids: Iterable[int], group_ids: Iterable[int]) -> tuple[list[Contact], list[Group]]:
         """The contacts and groups with these ids (unknown ids are left out), sorted for display."""
-        contact_ids, group_ids = list(contact_ids), list(group_ids)
+        contact_ids, group_ids = [i for i in contact_ids if storable(i)], [i for i in group_ids if storable(i)]
         contacts = list(await self.session.scalars(
             select(Contact).where(Contact.id.in_(contact_ids)).order_by(Contact.sort_key))) if contact_ids else []
         groups = list(await self.session.scalars(
@@ -162,17 +163,19 @@ class InteractionService:
         related: dict = {}
         if "contact_ids" in values or interaction is None:
             ids = list(dict.fromkeys(values.get("contact_ids") or []))
-            found = list(await self.session.scalars(select(Contact).where(Contact.id.in_(ids)))) if ids else []
+            known = [i for i in ids if storable(i)]
+            found = list(await self.session.scalars(select(Contact).where(Contact.id.in_(known)))) if known else []
             missing = sorted(set(ids) - {c.id for c in found})
             if missing:
-                errors["contact_ids"] = _("Unknown contact: %(ids)s.", ids=", ".join(map(str, missing)))
+                errors["contact_ids"] = _("Unknown contact: %(ids)s.", ids=", ".join(map(str, missing[:20])))
             related["contacts"] = found
         if "group_ids" in values or interaction is None:
             ids = list(dict.fromkeys(values.get("group_ids") or []))
-            found = list(await self.session.scalars(select(Group).where(Group.id.in_(ids)))) if ids else []
+            known = [i for i in ids if storable(i)]
+            found = list(await self.session.scalars(select(Group).where(Group.id.in_(known)))) if known else []
             missing = sorted(set(ids) - {g.id for g in found})
             if missing:
-                errors["group_ids"] = _("Unknown group: %(ids)s.", ids=", ".join(map(str, missing)))
+                errors["group_ids"] = _("Unknown group: %(ids)s.", ids=", ".join(map(str, missing[:20])))
             related["groups"] = found
         contacts = related.get("contacts", interaction.contacts if interaction else [])
         groups = related.get("groups", interaction.groups if interaction else [])
@@ -182,7 +185,7 @@ class InteractionService:
         if chosen is not None and chosen != acting.id:
             if acting.role != "admin":
                 errors["librarian_id"] = _("Only administrators can record an interaction for another librarian.")
-            elif (librarian := await self.session.get(User, chosen)) is None:
+            elif not storable(chosen) or (librarian := await self.session.get(User, chosen)) is None:
                 errors["librarian_id"] = _("Unknown librarian.")
             else:
                 related["librarian"] = librarian
