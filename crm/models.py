@@ -4,3 +4,4 @@ from crm.interests import models as interests_models  # noqa: F401
 from crm.liaison import models as liaison_models  # noqa: F401
 from crm.mail import models as mail_models  # noqa: F401
 from crm.security import models as security_models  # noqa: F401
+from crm.sources import models as sources_models  # noqa: F401

@@ -1,0 +1,1 @@
+"""Sources and ingestion: MARC21/MARCXML files, RSS/Atom feeds and OAI-PMH into one item store."""
