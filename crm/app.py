@@ -28,12 +28,13 @@ from crm.security import controllers as security
 from crm.liaison import controllers as liaison
 from crm.interests import controllers as interests
 from crm.mail import controllers as mail
+from crm.sources import controllers as sources
 
 log = logging.getLogger("crm")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SESSION_MAX_AGE = 14 * 24 * 3600
 
-ROUTERS = [*security.ROUTES, *liaison.ROUTES, *interests.ROUTES, *mail.ROUTES]
+ROUTERS = [*security.ROUTES, *liaison.ROUTES, *interests.ROUTES, *mail.ROUTES, *sources.ROUTES]
 
 
 class UnmigratedDatabase(RuntimeError):

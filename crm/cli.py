@@ -2,6 +2,7 @@
 
 import asyncio
 import sys
+from pathlib import Path
 
 import click
 
@@ -225,6 +226,107 @@ def import_units(source, language: str) -> None:
 def import_contacts(source, language: str) -> None:
     """Create or update contacts by email from SOURCE (a CSV file, or - for standard input)."""
     _import_csv("contacts", source, language)
+
+
+# --- sources: harvest and the source registry ----------------------------------------------
+
+
+async def _with_session_maker(settings: Settings, fn):
+    """Run ``fn(session_maker)`` (for work that commits batch by batch) and dispose of the engine."""
+    from crm import db
+
+    engine = db.create_engine(settings)
+    try:
+        if await db.pending_migrations(engine, settings):
+            raise click.ClickException("The database is not migrated. Run `crm migrate` first.")
+        return await fn(db.session_maker(engine))
+    finally:
+        await engine.dispose()
+
+
+def _add_source_commands() -> None:
+    """`crm harvest` and `crm source …` live with their domain (crm/sources/commands.py)."""
+    from crm.sources.commands import harvest, source
+
+    main.add_command(harvest)
+    main.add_command(source)
+
+
+_add_source_commands()
+
+
+# --- sources: ingest a MARC file -----------------------------------------------------------
+
+
+@main.command("ingest")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--source", "source_id", type=int, default=None,
+              help="Import into this MARC source (default: the source of this file's path, created if needed).")
+@click.option("--batch-size", type=click.IntRange(1, 50_000), default=1000, show_default=True,
+              help="Records per transaction.")
+@click.option("--language", type=click.Choice(["vi", "en"]), default="vi", show_default=True, help="Language of the report.")
+def ingest_file(file: Path, source_id: int | None, batch_size: int, language: str) -> None:
+    """Import FILE, MARC21 (ISO 2709, MARC-8 or UTF-8) or MARCXML, detected from its content.
+
+    Deduplicates into the item store and prints the report. Exits with 1 when the file cannot be
+    read (missing, not MARC, unsafe XML) or nothing in it could be stored.
+    """
+    import gc
+    import os
+
+    import crm.models  # noqa: F401  (every mapper, for the relationships between domains)
+    from crm import i18n
+    from crm.sources.ingest import ingest, marc_source_for_path
+    from crm.sources.models import Source
+    from crm.sources.readers.marc import MarcError, iter_marc
+    from crm.sources.reports import report_lines
+
+    settings = _settings()
+    try:
+        stream = open(file, "rb")  # noqa: SIM115  (closed below)
+    except OSError as exc:
+        raise click.ClickException(f"Cannot read {file}: {exc.strerror or exc}") from None
+    with stream, i18n.language(language):
+        try:
+            records = iter_marc(stream)
+        except MarcError as exc:
+            raise click.ClickException(f"{file}: {exc}") from None
+        except OSError as exc:
+            raise click.ClickException(f"Cannot read {file}: {exc.strerror or exc}") from None
+        size = os.fstat(stream.fileno()).st_size
+
+        def tracked(bar):
+            done = 0
+            for count, record in enumerate(records, 1):
+                yield record
+                if count % 500 == 0:
+                    position = stream.tell()
+                    bar.update(position - done)
+                    done = position
+            bar.update(size - done)
+
+        async def go(session_maker):
+            target = source_id
+            if target is None:
+                target = await marc_source_for_path(session_maker, file)
+            else:
+                async with session_maker() as session:
+                    found = await session.get(Source, target)
+                if found is None:
+                    raise click.ClickException(f"There is no source with id {target} (see `crm source list`).")
+                if found.kind != "marc":
+                    raise click.ClickException(f"Source {target} is a {found.kind} source, not a MARC file source.")
+            with click.progressbar(length=max(size, 1), label=file.name, file=sys.stderr,
+                                   hidden=not sys.stderr.isatty()) as bar:
+                return await ingest(session_maker, target, tracked(bar), origin=str(file.resolve()), batch_size=batch_size)
+
+        # Everything loaded so far lives as long as the command: keep it out of the garbage
+        # collector's full passes, which would otherwise rescan it every few hundred records.
+        gc.freeze()
+        finished = run(_with_session_maker(settings, go))
+        click.echo("\n".join(report_lines(finished)))
+    if finished.status == "failed":
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from crm.settings import Settings
-from jobs import JobContext, housekeeping
+from jobs import JobContext, harvest, housekeeping
 
 log = logging.getLogger("crm.jobs")
 
@@ -44,6 +44,7 @@ class Job:
 #: Every periodic job; adding one is an import and a line here.
 JOBS: list[Job] = [
     Job("housekeeping", housekeeping.run, every=timedelta(hours=1)),
+    Job("harvest", harvest.run, every=timedelta(minutes=5)),
 ]
 
 

@@ -23,7 +23,7 @@ class Source(Base):
     oai_set: Mapped[str | None] = mapped_column(String(200), default=None)
     oai_metadata_prefix: Mapped[str] = mapped_column(String(50), default="oai_dc")
     #: Minutes between harvests; None means by hand only.
-    interval_minutes: Mapped[int | None] = mapped_column(Integer, default=1440)
+    interval_minutes: Mapped[int | None] = mapped_column(Integer, default=None)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"), index=True, default=None)
     next_due_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), index=True, default=None)
