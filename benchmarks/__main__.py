@@ -2,9 +2,9 @@
 
 import argparse
 
-from benchmarks import contacts_search
+from benchmarks import contacts_search, matching
 
-BENCHMARKS = {"contacts_search": contacts_search.main}
+BENCHMARKS = {"contacts_search": contacts_search.main, "matching": matching.main}
 
 
 def main() -> None:
