@@ -2,9 +2,9 @@
 
 import argparse
 
-from benchmarks import contacts_search, matching
+from benchmarks import contacts_search, marc_ingest, matching
 
-BENCHMARKS = {"contacts_search": contacts_search.main, "matching": matching.main}
+BENCHMARKS = {"contacts_search": contacts_search.main, "marc_ingest": marc_ingest.main, "matching": matching.main}
 
 
 def main() -> None:

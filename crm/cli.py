@@ -323,7 +323,10 @@ def ingest_file(file: Path, source_id: int | None, batch_size: int, language: st
         # Everything loaded so far lives as long as the command: keep it out of the garbage
         # collector's full passes, which would otherwise rescan it every few hundred records.
         gc.freeze()
-        finished = run(_with_session_maker(settings, go))
+        try:
+            finished = run(_with_session_maker(settings, go))
+        finally:
+            gc.unfreeze()
         click.echo("\n".join(report_lines(finished)))
     if finished.status == "failed":
         sys.exit(1)

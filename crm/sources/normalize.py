@@ -39,6 +39,7 @@ SCALAR_COLUMNS = (
 WIDTHS = {"ddc": 100, "lcc": 100, "doi": 300, "control_number": 100, "publisher": 500, "link": 2000,
           "edition": 200, "series": 500, "journal": 500, "extent": 200}
 KEY_WIDTH = 500
+DELETED_HASH = hashlib.sha256(b"deleted").hexdigest()
 _SET_ISBN = re.compile(r"\((?:set|trọn bộ|bộ)\b", re.IGNORECASE)
 _QUALIFIED_CONTROL = re.compile(r"^[A-Za-z][\w.\-]*:\S")
 _ENCODER = msgspec.json.Encoder(order="sorted")
@@ -92,6 +93,13 @@ class NotStorable(ValueError):
 
 
 def normalize(record: ItemRecord, number: int) -> Normalized:
+    record_key = _text(record.record_key) or ""
+    if len(record_key) > KEY_WIDTH:
+        record_key = "sha1:" + hashlib.sha1(record_key.encode("utf-8")).hexdigest()
+    if record.deleted:
+        # An OAI-PMH deletion carries no metadata: only its key counts.
+        return Normalized(number=number, record_key=record_key, values={}, keys=[], content_hash=DELETED_HASH,
+                          deleted=True, link=None)
     title = _text(record.title)
     if not title:
         raise NotStorable(_("The record has no title."))
@@ -129,12 +137,11 @@ def normalize(record: ItemRecord, number: int) -> Normalized:
     }
     set_isbns = {identifiers.isbn13(raw) for raw in record.isbns if _SET_ISBN.search(raw)}
     keys = dedup_keys(values, exclude_isbns=set_isbns)
-    record_key = _text(record.record_key) or ""
-    if len(record_key) > KEY_WIDTH:
-        record_key = "sha1:" + hashlib.sha1(record_key.encode("utf-8")).hexdigest()
-    digest = hashlib.sha256(_ENCODER.encode([values, record.deleted])).hexdigest()
+    digest = hashlib.sha256(_ENCODER.encode(values)).hexdigest()
+    if not record_key:
+        record_key = "content:" + digest[:40]  # a reader gave no key: the content is the record's identity
     return Normalized(number=number, record_key=record_key, values=values, keys=keys,
-                      content_hash=digest, deleted=record.deleted, link=link)
+                      content_hash=digest, deleted=False, link=link)
 
 
 def dedup_keys(values: dict[str, Any], exclude_isbns: set | frozenset = frozenset()) -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ terminator (0x1D) instead of giving up on the rest of the file as pymarc does.
 import gzip
 import logging
 import warnings
+import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -70,7 +71,7 @@ def iter_marc(stream: BinaryIO) -> Iterator[ItemRecord | Rejected]:
         stream = gzip.GzipFile(fileobj=_Stream(stream, head), mode="rb")  # type: ignore[assignment]
         try:
             head = _read_full(stream, xmlsafe.PROLOG_BYTES)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise MarcError(_("The compressed file is damaged (%(error)s).", error=str(exc))) from None
         kind = detect_format(head)
     if not head.strip(_BLANK):
@@ -171,7 +172,7 @@ def _iter_binary(stream: _Stream) -> Iterator[ItemRecord | Rejected]:
         number += 1
         record = next(reader, None)
         if record is not None:
-            yield _convert(record, number)
+            yield _convert(_recode(reader.current_chunk) or record, number)
             continue
         error = reader.current_exception
         if isinstance(error, marc_errors.FatalReaderError):
@@ -192,12 +193,38 @@ def _iter_binary(stream: _Stream) -> Iterator[ItemRecord | Rejected]:
         yield Rejected(number=number, reason=_binary_reason(error))
 
 
+def _recode(chunk: bytes | None) -> Record | None:
+    """The record decoded as what its bytes evidently are, when leader/09 says otherwise.
+
+    UTF-8 under a blank leader/09 (common in exports from Vietnamese systems) would be garbled
+    by the MARC-8 conversion: bytes that are valid UTF-8 and not ASCII are UTF-8. MARC-8 under
+    ``a`` shows as bytes that are never valid UTF-8 sequences.
+    """
+    if not chunk or len(chunk) < 24 or chunk.isascii():
+        return None
+    try:
+        chunk.decode("utf-8")
+        valid = True
+    except UnicodeDecodeError:
+        valid = False
+    try:
+        if chunk[9:10] == b" " and valid:
+            return Record(chunk, to_unicode=True, force_utf8=True, hide_utf8_warnings=True)
+        if chunk[9:10] == b"a" and not valid and not any(
+                ord(c) > 127 and c != "\ufffd" for c in chunk.decode("utf-8", "replace")):
+            return Record(chunk[:9] + b" " + chunk[10:], to_unicode=True, hide_utf8_warnings=True)
+    except Exception:  # noqa: BLE001  (keep pymarc's own reading)
+        return None
+    return None
+
+
 def _salvage(chunk: bytes) -> Record | None:
     if len(chunk) > MAX_RECORD_BYTES or not chunk.endswith(END_OF_RECORD):
         return None
+    chunk = b"%05d" % min(len(chunk), 99999) + chunk[5:]
     try:
-        return Record(b"%05d" % min(len(chunk), 99999) + chunk[5:], to_unicode=True, force_utf8=False,
-                      hide_utf8_warnings=True, utf8_handling="replace")
+        return _recode(chunk) or Record(chunk, to_unicode=True, force_utf8=False, hide_utf8_warnings=True,
+                                        utf8_handling="replace")
     except Exception:  # noqa: BLE001  (not salvageable: rejected with pymarc's first reason)
         return None
 
@@ -228,7 +255,11 @@ def _convert(record: Record, number: int) -> ItemRecord | Rejected:
     except MarcRecordError as exc:
         return Rejected(number=number, reason=str(exc), record_key=exc.record_key)
     except Exception as exc:  # noqa: BLE001  (a record that breaks the mapping is skipped, never the file)
-        return Rejected(number=number, reason=_("The record could not be read (%(error)s).", error=str(exc) or type(exc).__name__))
+        return Rejected(number=number, reason=_unreadable(exc))
+
+
+def _unreadable(error: Exception) -> str:
+    return _("The record could not be read (%(error)s).", error=str(error) or type(error).__name__)
 
 
 # --- MARCXML ------------------------------------------------------------------------------
@@ -261,11 +292,12 @@ def _iter_xml(stream: _Stream) -> Iterator[ItemRecord | Rejected]:
             try:
                 record = _record_from_xml(element)
             except Exception as exc:  # noqa: BLE001
-                yield Rejected(number=number, reason=_("The record could not be read (%(error)s).", error=str(exc) or type(exc).__name__))
+                yield Rejected(number=number, reason=_unreadable(exc))
                 continue
             yield _convert(record, number)
     except etree.XMLSyntaxError as exc:
-        yield Rejected(number=number + 1, reason=_("The XML is not well-formed (%(error)s); the rest of the file was not read.", error=str(exc)))
+        reason = _("The XML is not well-formed (%(error)s); the rest of the file was not read.", error=str(exc))
+        yield Rejected(number=number + 1, reason=reason)
     except xmlsafe.UnsafeXml as exc:
         yield Rejected(number=number + 1, reason=_("The XML was refused: %(error)s.", error=str(exc)))
 
