@@ -7,9 +7,10 @@ interest profiles, and follow-ups due in the coming days on the demo login's hom
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm import db
 from crm.interests.models import InterestProfile
@@ -311,16 +312,39 @@ async def build_demo(session: AsyncSession, today: date | None = None) -> DemoCo
                       assignments=len(assignments), profiles=len(profiles), interactions=len(interactions))
 
 
+#: 24 new acquisitions (Vietnamese and English, MARC21 with Koha 952 holdings) for the item browser.
+DEMO_MARC = Path(__file__).resolve().parent / "demo_data" / "sach-moi.mrc"
+
+
+async def load_demo_items(session_maker: async_sessionmaker) -> None:
+    """A demo MARC source owned by the first librarian, imported like any other file."""
+    from crm.sources.ingest import ingest
+    from crm.sources.models import Source
+    from crm.sources.readers.marc import iter_marc
+
+    async with session_maker() as session, session.begin():
+        owner = await session.scalar(select(User.id).where(User.role == "librarian").order_by(User.id).limit(1))
+        source = Source(name="Sách mới – Trung tâm Thông tin – Thư viện (dữ liệu mẫu)", kind="marc",
+                        path=str(DEMO_MARC), interval_minutes=None, owner_id=owner)
+        session.add(source)
+        await session.flush()
+        source_id = source.id
+    with DEMO_MARC.open("rb") as stream:
+        await ingest(session_maker, source_id, iter_marc(stream), origin=DEMO_MARC.name)
+
+
 async def load_demo_if_empty(settings: Settings) -> bool:
     """Load the demo data when the database has no account yet; True when it was loaded."""
     engine = db.create_engine(settings)
     try:
         if await db.pending_migrations(engine, settings):
             raise SystemExit("The database is not migrated. Run `crm migrate` first, then `crm demo`.")
-        async with db.session_maker(engine)() as session, session.begin():
+        makers = db.session_maker(engine)
+        async with makers() as session, session.begin():
             if await session.scalar(select(func.count()).select_from(User)):
                 return False
             await build_demo(session)
+        await load_demo_items(makers)
         return True
     finally:
         await engine.dispose()

@@ -86,3 +86,20 @@ async def test_demo_is_not_loaded_next_to_real_accounts(settings, factory, sessi
     assert await load_demo_if_empty(settings) is False
     async with session_maker() as s:
         assert await _count(s, Contact) == 0
+
+
+async def test_demo_includes_new_acquisitions_in_the_item_store(settings, session_maker):
+    from sqlalchemy import func, select
+
+    from crm.demo import load_demo_if_empty
+    from crm.sources.models import Item, Source, SourceRun
+
+    assert await load_demo_if_empty(settings)
+    async with session_maker() as s:
+        assert await s.scalar(select(func.count()).select_from(Item)) == 24
+        run = await s.scalar(select(SourceRun))
+        assert (run.status, run.new, run.rejected) == ("ok", 24, 0)
+        source = await s.scalar(select(Source))
+        assert source.owner_id is not None and source.interval_minutes is None
+        titles = set(await s.scalars(select(Item.title)))
+    assert "Thư viện số hóa trong trường đại học" in titles
