@@ -332,5 +332,15 @@ def ingest_file(file: Path, source_id: int | None, batch_size: int, language: st
         sys.exit(1)
 
 
+@main.command("match")
+def match_items() -> None:
+    """Match the items that arrived since the last run against every active interest profile."""
+    from crm.matching.services import match_new_items
+
+    result = run(_with_session_maker(_settings(), match_new_items))
+    click.echo(f"Matched {result.items} new item(s) against {result.profiles} profile(s): "
+               f"{result.matches} new match(es).")
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,5 +3,6 @@
 from crm.interests import models as interests_models  # noqa: F401
 from crm.liaison import models as liaison_models  # noqa: F401
 from crm.mail import models as mail_models  # noqa: F401
+from crm.matching import models as matching_models  # noqa: F401
 from crm.security import models as security_models  # noqa: F401
 from crm.sources import models as sources_models  # noqa: F401

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from crm.settings import Settings
-from jobs import JobContext, harvest, housekeeping
+from jobs import JobContext, harvest, housekeeping, match
 
 log = logging.getLogger("crm.jobs")
 
@@ -45,6 +45,7 @@ class Job:
 JOBS: list[Job] = [
     Job("housekeeping", housekeeping.run, every=timedelta(hours=1)),
     Job("harvest", harvest.run, every=timedelta(minutes=5)),
+    Job("match", match.run, every=timedelta(minutes=5)),
 ]
 
 
