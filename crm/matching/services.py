@@ -6,7 +6,7 @@ committed batch, and a match is never stored twice (``uq_item_match``).
 """
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,6 +23,8 @@ log = logging.getLogger("crm.matching")
 
 #: Items matched per transaction.
 MATCH_BATCH = 500
+#: A new or edited profile is matched against the items first seen in these last days.
+BACKFILL_DAYS = 90
 
 
 async def build_index(session: AsyncSession) -> ProfileIndex:
@@ -45,15 +47,64 @@ def _explanation(match) -> list[dict]:
             for hit in match.hits]
 
 
+async def _store(session: AsyncSession, index: ProfileIndex, items: list[Item]) -> int:
+    """Store the batch's matches that are not stored yet; returns how many were new."""
+    ids = [item.id for item in items]
+    stored = set((await session.execute(
+        select(Match.item_id, Match.profile_id).where(Match.item_id.in_(ids)))).all())
+    now = datetime.now(UTC)
+    new = [
+        Match(item_id=item.id, profile_id=profile_id, score=found.score,
+              explanation=_explanation(found), matched_at=now)
+        for item in items
+        for profile_id, found in index.match(analyze_item(item))
+        if (item.id, profile_id) not in stored
+    ]
+    session.add_all(new)
+    return len(new)
+
+
+async def _backfill(session_maker: async_sessionmaker, index: ProfileIndex, checkpoint: int,
+                    previous_start: datetime | None, batch_size: int) -> int:
+    """Profiles created or edited since the previous run meet the recent items it had already matched."""
+    if previous_start is None or not checkpoint:
+        return 0  # a first run matches every item anyway
+    async with session_maker() as session:
+        changed = [pid for pid in await session.scalars(
+            select(InterestProfile.id).where(InterestProfile.is_active, InterestProfile.updated_at >= previous_start))
+            if pid in index]
+    if not changed:
+        return 0
+    recent = ProfileIndex()
+    for profile_id in changed:
+        recent.add(profile_id, index.query(profile_id))
+    since = datetime.now(UTC) - timedelta(days=BACKFILL_DAYS)
+    last, added = 0, 0
+    while True:
+        async with session_maker() as session, session.begin():
+            items = list(await session.scalars(
+                select(Item).where(Item.id > last, Item.id <= checkpoint, Item.first_seen_at >= since)
+                .order_by(Item.id).limit(batch_size)))
+            if not items:
+                return added
+            added += await _store(session, recent, items)
+            last = items[-1].id
+
+
 async def match_new_items(session_maker: async_sessionmaker, *, batch_size: int = MATCH_BATCH) -> MatchRun:
-    """Match the items that arrived since the last run; returns this run with its counts."""
+    """Match the items that arrived since the last run, and back-fill new or edited profiles.
+
+    Returns this run with its counts (``matches`` includes back-filled ones).
+    """
     async with session_maker() as session, session.begin():
         checkpoint = await session.scalar(select(func.max(MatchRun.last_item_id))) or 0
+        previous_start = await session.scalar(select(func.max(MatchRun.started_at)))
         index = await build_index(session)
         run = MatchRun(started_at=datetime.now(UTC), last_item_id=checkpoint, profiles=len(index))
         session.add(run)
         await session.flush()
         run_id = run.id
+    backfilled = await _backfill(session_maker, index, checkpoint, previous_start, batch_size)
     last = checkpoint
     while True:
         async with session_maker() as session, session.begin():
@@ -61,23 +112,12 @@ async def match_new_items(session_maker: async_sessionmaker, *, batch_size: int 
             run = await session.get(MatchRun, run_id)
             if not items:
                 run.finished_at = datetime.now(UTC)
+                run.matches += backfilled
                 return run
-            ids = [item.id for item in items]
-            stored = set((await session.execute(
-                select(Match.item_id, Match.profile_id).where(Match.item_id.in_(ids)))).all())
-            now = datetime.now(UTC)
-            new = [
-                Match(item_id=item.id, profile_id=profile_id, score=found.score,
-                      explanation=_explanation(found), matched_at=now)
-                for item in items
-                for profile_id, found in index.match(analyze_item(item))
-                if (item.id, profile_id) not in stored
-            ]
-            session.add_all(new)
-            last = ids[-1]
+            run.matches += await _store(session, index, items)
+            last = items[-1].id
             run.last_item_id = last
             run.items += len(items)
-            run.matches += len(new)
 
 
 async def matches_for_profile(session: AsyncSession, profile_id: int, *, include_dismissed: bool = False,

@@ -77,3 +77,18 @@ def test_crm_match_command(tmp_path):
     result = runner.invoke(main, ["match"], env=env)
     assert result.exit_code == 0, result.output
     assert "0 new match" in result.output
+
+
+async def test_a_new_profile_is_back_filled_over_recent_items(factory, session_maker):
+    await _items(factory, session_maker, _book("1", "Thư viện số hóa trong trường đại học"), _book("2", "Học máy"))
+    first = await match_new_items(session_maker)
+    assert (first.items, first.matches) == (2, 0)  # no profile yet
+
+    profile = await _profile(factory, name="Học máy", keywords=["học máy"])
+    second = await match_new_items(session_maker)
+    assert (second.items, second.matches) == (0, 1)  # the old item, found by the back-fill
+    async with session_maker() as s:
+        assert [item.title for _m, item in await matches_for_profile(s, profile.id)] == ["Học máy"]
+
+    third = await match_new_items(session_maker)
+    assert third.matches == 0  # back-filled once
