@@ -20,13 +20,34 @@ def nfc(value: str | None) -> str | None:
     return value or None
 
 
-def fold(value: str | None) -> str:
-    """Lower-case, strip diacritics and collapse whitespace (for search keys)."""
-    if not value:
-        return ""
+def _fold_slow(value: str) -> str:
     decomposed = unicodedata.normalize("NFD", value.translate(_D_MAP))
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return _SPACES.sub(" ", stripped.casefold()).strip()
+
+
+def _fold_table() -> dict[int, str]:
+    """The fold of each Latin letter and combining mark, for ``str.translate``."""
+    table: dict[int, str] = {cp: chr(cp).lower() for cp in range(0x41, 0x5B)}
+    for cp in (*range(0x80, 0x250), *range(0x300, 0x370), *range(0x1E00, 0x1F00)):
+        char = chr(cp)
+        table[cp] = " " if char.isspace() else _fold_slow(char)
+    return table
+
+
+_FOLD_TABLE = _fold_table()
+
+
+def fold(value: str | None) -> str:
+    """Lower-case, strip diacritics and collapse whitespace (for search keys).
+
+    Latin text (Vietnamese included) folds through one ``str.translate``, several times faster
+    than decomposing; anything the table leaves non-ASCII takes the Unicode path.
+    """
+    if not value:
+        return ""
+    folded = value.translate(_FOLD_TABLE)
+    return " ".join(folded.split()) if folded.isascii() else _fold_slow(value)
 
 
 def tokens(value: str | None) -> list[str]:
