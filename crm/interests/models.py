@@ -26,6 +26,11 @@ class InterestProfile(Base):
     #: Classification ranges such as ``004-006.99`` (DDC) or ``QA76-QA76.99`` (LCC); a single class is a range of one.
     class_ranges: Mapped[list[str]] = mapped_column(JsonB, default=list)
     languages: Mapped[list[str]] = mapped_column(JsonB, default=list)
+    #: A query written by the librarian in the matching language; when set it replaces keywords,
+    #: subject headings and class ranges (languages still apply).
+    query: Mapped[str | None] = mapped_column(Text, default=None)
+    #: Match case and diacritics exactly instead of folding them.
+    exact: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     search_key: Mapped[str] = mapped_column(String(600), default="")
 

@@ -11,19 +11,10 @@ token fold identically: ``fold`` from :mod:`crm.text` (case, Vietnamese diacriti
 cached per distinct word because a word list is small and folding is the costly step.
 """
 
-import re
 from collections.abc import Iterable
 
 from crm.callnumbers import ddc_key, lcc_key
-from crm.text import fold
-
-#: Word characters plus combining marks, so a decomposed accent never splits a word.
-_WORD = re.compile(r"[\w\u0300-\u036f]+")
-#: The fold cache is cleared past this many distinct words (a catalog's vocabulary is far smaller).
-FOLD_CACHE_SIZE = 200_000
-_FOLD: dict[str, str] = {}
-#: Raw words whose folded form is several tokens (e.g. a ligature); rare, handled slowly.
-_MULTI: dict[str, list[str]] = {}
+from crm.text import analyze_text
 
 #: Prefixes of index keys that are not plain tokens or bigrams (tokens never hold control chars).
 FILTER = "\x01"
@@ -38,39 +29,6 @@ FIELD_GROUPS = {
     "author": ("authors",),
 }
 TEXT_FIELDS = ("title", "subtitle", "subjects", "abstract", "authors")
-
-
-def _fold_word(raw: str) -> str | list[str]:
-    folded = _WORD.findall(fold(raw))
-    if len(_FOLD) >= FOLD_CACHE_SIZE:
-        _FOLD.clear()
-    if len(folded) == 1:
-        _FOLD[raw] = folded[0]
-        return folded[0]
-    _MULTI[raw] = folded
-    _FOLD[raw] = ""
-    return folded
-
-
-def analyze_text(text: str | None, exact: bool = False) -> list[str]:
-    """The tokens of a text: folded (default) or exactly as written (NFC, case kept)."""
-    if not text:
-        return []
-    raw = _WORD.findall(text)
-    if exact:
-        return raw
-    out = list(map(_FOLD.get, raw))  # the common case: every word already folded once, one C loop
-    if None in out or "" in out:
-        out = []
-        for word in raw:
-            folded = _FOLD.get(word)
-            if folded is None:
-                folded = _fold_word(word)
-            if folded == "" or isinstance(folded, list):
-                out.extend(_MULTI[word])
-            else:
-                out.append(folded)
-    return out
 
 
 def _joined(texts: Iterable[str], exact: bool) -> list[str | None]:

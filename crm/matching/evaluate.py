@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 from crm.matching.analysis import FIELD_GROUPS, AnalyzedItem
-from crm.matching.query import And, ClassRange, Node, Not, Or, ParsedQuery, Phrase, Term, Value, YearRange, parse_query
+from crm.interests.query import And, ClassRange, Node, Not, Or, ParsedQuery, Phrase, Term, Value, YearRange, parse_query
 
 FIELD_WEIGHTS = {"subjects": 3.0, "class": 3.0, "title": 2.0, "subtitle": 2.0, "authors": 1.5, "abstract": 1.0}
 FILTER_WEIGHT = 0.0

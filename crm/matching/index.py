@@ -37,7 +37,7 @@ from collections.abc import Iterable, Mapping
 
 from crm.matching.analysis import AUTHOR, FILTER, SUBJECT, AnalyzedItem, analyze_text
 from crm.matching.evaluate import Match, Query, Test, compile_all, compile_query
-from crm.matching.query import And, ClassRange, Node, Not, Or, Phrase, Term, Value, YearRange
+from crm.interests.query import And, ClassRange, Node, Not, Or, Phrase, Term, Value, YearRange
 
 PREFIX_CAP = 4
 CLASS_BUCKET_CAP = 8

@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm.interests.models import InterestProfile
 from crm.matching.analysis import analyze_item
-from crm.matching.compile import compile_profile
+from crm.interests.compile import compile_profile
 from crm.matching.index import ProfileIndex
 from crm.matching.models import Match, MatchRun
-from crm.matching.query import QueryError
+from crm.interests.query import QueryError
 from crm.sources.models import Item
 
 log = logging.getLogger("crm.matching")

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crm.matching.index import ProfileIndex
-from crm.matching.query import QueryError
+from crm.interests.query import QueryError
 from tests.matching.helpers import item
 
 PROFILES = {

@@ -1,8 +1,8 @@
 """Profiles' structured fields compile to queries the parser accepts and that mean what they say."""
 
-from crm.matching.compile import compile_profile
+from crm.interests.compile import compile_profile
 from crm.matching.evaluate import evaluate
-from crm.matching.query import parse_query
+from crm.interests.query import parse_query
 from tests.matching.helpers import item
 
 

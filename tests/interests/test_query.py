@@ -4,7 +4,7 @@ is reported with its position."""
 import pytest
 
 from crm.i18n import language
-from crm.matching.query import (
+from crm.interests.query import (
     And, ClassRange, Not, Or, Phrase, QueryError, Term, Value, YearRange, parse_query,
 )
 

@@ -39,7 +39,7 @@ from luqum.thread import parse as luqum_parse
 from crm.callnumbers import range_keys
 from crm.i18n import _, lazy
 from crm.interests.languages import normalize_language
-from crm.matching.analysis import analyze_text
+from crm.text import analyze_text
 from crm.sources.records import MATERIAL_TYPES
 
 TEXT_FIELDS = {"title": "title", "author": "author", "subject": "subject"}

@@ -1,0 +1,1 @@
+"""Current-awareness digests: subscriptions, composition, citations, exports, preference pages."""
