@@ -29,12 +29,19 @@ from crm.liaison import controllers as liaison
 from crm.interests import controllers as interests
 from crm.mail import controllers as mail
 from crm.sources import controllers as sources
+from crm.matching import controllers as matching
+from crm.digests import controllers as digests
+from crm.questions import controllers as questions
+from crm.acquisitions import controllers as acquisitions
 
 log = logging.getLogger("crm")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SESSION_MAX_AGE = 14 * 24 * 3600
 
-ROUTERS = [*security.ROUTES, *liaison.ROUTES, *interests.ROUTES, *mail.ROUTES, *sources.ROUTES]
+ROUTERS = [
+    *security.ROUTES, *liaison.ROUTES, *interests.ROUTES, *mail.ROUTES, *sources.ROUTES, *matching.ROUTES,
+    *digests.ROUTES, *questions.ROUTES, *acquisitions.ROUTES,
+]
 
 
 class UnmigratedDatabase(RuntimeError):

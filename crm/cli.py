@@ -250,6 +250,7 @@ def _add_source_commands() -> None:
 
     main.add_command(harvest)
     main.add_command(source)
+    # Each domain's commands live in crm/<domain>/commands.py; add yours here, one line each.
 
 
 _add_source_commands()

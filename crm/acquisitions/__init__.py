@@ -1,0 +1,1 @@
+"""The acquisitions loop: reading lists against holdings, suggestions, request slips, purchase plans."""

@@ -1,0 +1,3 @@
+"""Routes of the matching domain: JSON API under /api and pages."""
+
+ROUTES: list = []

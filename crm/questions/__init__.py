@@ -1,0 +1,1 @@
+"""The question relay: public form, triage, lecturer reply by signed link, student feedback, FAQ, reports."""

@@ -1,0 +1,3 @@
+"""Routes of the questions domain: JSON API under /api and pages."""
+
+ROUTES: list = []
