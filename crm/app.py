@@ -69,7 +69,8 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         cookie_name="crm_csrf",
         cookie_secure=settings.secure_cookies,
         cookie_samesite="lax",
-        exclude=["^/api", "^/schema", "^/static"],
+        # One-click unsubscribe (RFC 8058) is POSTed by mail clients without a form: its signed token protects it.
+        exclude=["^/api", "^/schema", "^/static", "^/unsubscribe/"],
     )
     auth = DefineMiddleware(security.AuthMiddleware, exclude=["^/static"])
 
