@@ -2,9 +2,12 @@
 
 import argparse
 
-from benchmarks import contacts_search, marc_ingest, matching
+from benchmarks import contacts_search, marc_ingest, matching, matching_stored
 
 BENCHMARKS = {"contacts_search": contacts_search.main, "marc_ingest": marc_ingest.main, "matching": matching.main}
+BENCHMARKS["matching_stored"] = matching_stored.main
+from benchmarks import digests  # noqa: E402
+BENCHMARKS["digests"] = digests.main
 
 
 def main() -> None:

@@ -120,6 +120,7 @@ def worker() -> None:
 @main.command()
 def demo() -> None:
     """Load the demo data (a Vietnamese university) into the database, if it is empty."""
+    import crm.models  # noqa: F401  (every mapper, so relationships between domains resolve)
     from crm.demo import DEMO_ADMIN_EMAIL, DEMO_PASSWORD, load_demo_if_empty
 
     settings = _settings()
@@ -251,6 +252,11 @@ def _add_source_commands() -> None:
     main.add_command(harvest)
     main.add_command(source)
     # Each domain's commands live in crm/<domain>/commands.py; add yours here, one line each.
+    main.add_command(__import__("crm.acquisitions.commands", fromlist=["acquisitions"]).acquisitions)
+    main.add_command(__import__("crm.mail.commands", fromlist=["send"]).send)
+    main.add_command(__import__("crm.mail.commands", fromlist=["outbox"]).outbox)
+    main.add_command(__import__("crm.digests.commands", fromlist=["digests"]).digests)
+    main.add_command(__import__("crm.questions.commands", fromlist=["questions"]).questions)
 
 
 _add_source_commands()
@@ -334,13 +340,21 @@ def ingest_file(file: Path, source_id: int | None, batch_size: int, language: st
 
 
 @main.command("match")
-def match_items() -> None:
-    """Match the items that arrived since the last run against every active interest profile."""
+@click.option("--backfill-days", type=click.IntRange(min=0), default=None,
+              help="Back-fill new or edited profiles over this many days of items (default: CRM_MATCH_BACKFILL_DAYS, 90).")
+def match_items(backfill_days: int | None) -> None:
+    """Match the items that arrived since the last run against every active interest profile,
+    and back-fill profiles created or edited since (withdrawing matches an edit no longer meets)."""
+    from functools import partial
+
     from crm.matching.services import match_new_items
 
-    result = run(_with_session_maker(_settings(), match_new_items))
+    settings = _settings()
+    days = settings.match_backfill_days if backfill_days is None else backfill_days
+    result = run(_with_session_maker(settings, partial(match_new_items, backfill_days=days)))
     click.echo(f"Matched {result.items} new item(s) against {result.profiles} profile(s): "
-               f"{result.matches} new match(es).")
+               f"{result.matches} new match(es), {result.backfilled} of them back-filled over {days} days; "
+               f"{result.refreshed} refreshed, {result.withdrawn} withdrawn.")
 
 
 if __name__ == "__main__":

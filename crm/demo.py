@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+import crm.models  # noqa: F401  (every mapper, so relationships between domains resolve)
 from crm import db
 from crm.interests.models import InterestProfile
 from crm.liaison.models import Contact, Group, Interaction, LiaisonAssignment, Unit
@@ -210,6 +211,41 @@ INTERACTIONS = [
 ]
 
 
+# Digest subscriptions: (owner: contact name or group code, frequency, weekday, month day, hour, language,
+# max items, sections or None for all, days of holiday from today or None, group members who left its digest)
+DIGESTS = [
+    ("Trần Thị Lan", "weekly", 0, 1, 8, "vi", 30, None, None, []),
+    ("Lê Hoàng Minh", "daily", 0, 1, 7, "en", 20, ["acquisitions", "articles"], None, []),
+    ("Phan Thị Hồng Nhung", "monthly", 0, 1, 8, "vi", 50, None, None, []),
+    ("Nguyễn Thị Thanh Hương", "weekly", 4, 1, 16, "vi", 30, None, 14, []),
+    ("Tô Thị Hạnh", "paused", 0, 1, 8, "vi", 30, None, None, []),
+    ("NCTVS", "weekly", 2, 1, 9, "vi", 40, None, None, ["Phạm Minh Đức"]),
+]
+
+
+async def _demo_digests(session: AsyncSession, people: dict, groups: dict, today: date) -> None:
+    """A few lecturers and a research group subscribed to digests, one member having left the group's."""
+    from datetime import UTC, datetime
+
+    from crm.digests.models import SECTIONS, OptOut, Subscription
+    from crm.digests.schedule import next_due
+
+    left = []
+    for owner, frequency, weekday, month_day, hour, language, max_items, sections, holiday, leavers in DIGESTS:
+        subscription = Subscription(frequency=frequency, weekday=weekday, month_day=month_day, hour=hour,
+                                    language=language, max_items=max_items, sections=sections or list(SECTIONS),
+                                    paused_until=today + timedelta(days=holiday) if holiday else None)
+        if owner in groups:
+            subscription.group = groups[owner]
+        else:
+            subscription.contact = people[owner]
+        subscription.next_due_at = next_due(subscription, datetime.now(UTC))
+        session.add(subscription)
+        left += [(subscription, people[name]) for name in leavers]
+    await session.flush()
+    session.add_all([OptOut(subscription_id=s.id, contact_id=c.id) for s, c in left])
+
+
 @dataclass(frozen=True)
 class DemoCounts:
     units: int
@@ -308,6 +344,9 @@ async def build_demo(session: AsyncSession, today: date | None = None) -> DemoCo
     session.add_all([*units.values(), *people.values(), *groups.values(), *librarians.values(),
                      *assignments, *profiles, *interactions])
     await session.flush()
+    await _demo_digests(session, people, groups, today)
+    from crm.questions.demo import add_demo_questions  # students' questions: triage, relayed, answered, declined
+    await add_demo_questions(session, people, groups, librarians, today)
     return DemoCounts(units=len(units), contacts=len(people), groups=len(groups), librarians=len(librarians),
                       assignments=len(assignments), profiles=len(profiles), interactions=len(interactions))
 
@@ -345,6 +384,7 @@ async def load_demo_if_empty(settings: Settings) -> bool:
                 return False
             await build_demo(session)
         await load_demo_items(makers)
+        await __import__("crm.acquisitions.demo", fromlist=["x"]).load_demo_acquisitions(makers, settings)
         return True
     finally:
         await engine.dispose()

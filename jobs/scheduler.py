@@ -21,6 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 
 from crm.settings import Settings
 from jobs import JobContext, harvest, housekeeping, match
+from jobs import acquisitions
+from jobs import inbound, outbox
+from jobs import digests
+from jobs import questions
 
 log = logging.getLogger("crm.jobs")
 
@@ -46,6 +50,11 @@ JOBS: list[Job] = [
     Job("housekeeping", housekeeping.run, every=timedelta(hours=1)),
     Job("harvest", harvest.run, every=timedelta(minutes=5)),
     Job("match", match.run, every=timedelta(minutes=5)),
+    Job("acquisitions", acquisitions.run, every=timedelta(minutes=5)),
+    Job("outbox", outbox.run, every=timedelta(seconds=30), first_after=timedelta(seconds=10)),
+    Job("inbound", inbound.run, every=timedelta(minutes=5)),
+    Job("digests", digests.run, every=timedelta(minutes=1)),
+    Job("questions", questions.run, every=timedelta(hours=1)),
 ]
 
 

@@ -1,9 +1,10 @@
 """Interest profiles: JSON API under /api/profiles and librarian pages under /profiles."""
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.exceptions import NotFoundException
+from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,10 +12,17 @@ from crm.errors import FieldErrors
 from crm.forms import form_values, validate
 from crm.interests import schemas
 from crm.interests.models import InterestProfile
-from crm.interests.services import LIST_FIELDS, ProfileService, split_values, to_schema
+from crm.interests.services import (
+    LIST_FIELDS, ProfileService, check_query, draft_values, fault_marks, profile_query, split_values, to_schema,
+)
 from crm.liaison.params import IdParam, OptionalId, PageParam, PerPageParam, parse_int, parse_page, query_string
 from crm.liaison.services.interactions import InteractionService
 from crm.security.guards import librarian_required
+from crm.text import nfc
+
+
+#: ``query`` is a name Litestar keeps for the whole query string: the parameter takes another name in Python.
+QueryText = Annotated[str | None, QueryParameter(name="query", description="A query in the profile query language.")]
 
 
 async def get_profile(db: AsyncSession, profile_id: int) -> InterestProfile:
@@ -41,6 +49,19 @@ class ProfileApiController(Controller):
     async def create_profile(self, db_session: AsyncSession, data: schemas.ProfileCreate) -> schemas.Profile:
         return to_schema(await ProfileService(db_session).create_profile(data))
 
+    @get("/check-query")
+    async def check_query(self, query_text: QueryText = None, exact: bool = False, topics: str | None = None,
+                          keywords: str | None = None, subject_headings: str | None = None,
+                          class_ranges: str | None = None, languages: str | None = None) -> schemas.QueryCheck:
+        """Check a profile's query as it is typed and show what the engine would run.
+
+        The list fields are sent as their textareas hold them (one value a line, or separated by
+        semicolons). ``error.position`` is the 0-based character offset of the fault in ``query``
+        (NFC, leading blanks counted); ``error.field`` names the field at fault. GET, so a
+        logged-in page can call it with its session cookie.
+        """
+        return check_query(draft_values(query_text, exact, topics, keywords, subject_headings, class_ranges, languages))
+
     @get("/{profile_id:int}")
     async def get_profile(self, db_session: AsyncSession, profile_id: IdParam) -> schemas.Profile:
         return to_schema(await get_profile(db_session, profile_id))
@@ -57,15 +78,18 @@ class ProfileApiController(Controller):
 
 def _form_data(form: Any) -> dict[str, Any]:
     """Form fields as the schema wants them: list textareas split into values."""
-    data: dict[str, Any] = {k: form.get(k) for k in ("name", "topics", "contact_id", "group_id") if form.get(k) is not None}
+    data: dict[str, Any] = {k: form.get(k) for k in ("name", "topics", "contact_id", "group_id", "query")
+                            if form.get(k) is not None}
     for name in LIST_FIELDS:
         data[name] = split_values(form.get(name))
     data["is_active"] = form.get("is_active")
+    data["exact"] = form.get("exact")
     return data
 
 
 def _values(profile: InterestProfile) -> dict[str, Any]:
-    values: dict[str, Any] = {k: getattr(profile, k) for k in ("name", "topics", "contact_id", "group_id", "is_active")}
+    values: dict[str, Any] = {k: getattr(profile, k)
+                              for k in ("name", "topics", "contact_id", "group_id", "is_active", "query", "exact")}
     for name in LIST_FIELDS:
         values[name] = "\n".join(getattr(profile, name) or [])
     return values
@@ -81,9 +105,14 @@ class ProfilePageController(Controller):
         contacts, groups = await InteractionService(db).participants(
             [i for i in [parse_int(values.get("contact_id"))] if i], [i for i in [parse_int(values.get("group_id"))] if i])
         choices = await InteractionService(db).participant_choices(owner_q) if owner_q else None
+        # Shown as stored (NFC, trimmed), so a fault's position reads the same here and in the field's error.
+        values = {**values, "query": nfc(values.get("query")) if isinstance(values.get("query"), str) else None}
+        check = check_query(draft_values(*(values.get(name) for name in (
+            "query", "exact", "topics", "keywords", "subject_headings", "class_ranges", "languages"))))
         return Template("interests/form.html", status_code=status, context={
             "item": item, "values": values, "errors": errors, "owner_q": owner_q or "", "choices": choices,
             "owner_contact": contacts[0] if contacts else None, "owner_group": groups[0] if groups else None,
+            "check": check, "fault": fault_marks(values.get("query"), check.error),
         })
 
     @get("/")
@@ -112,7 +141,8 @@ class ProfilePageController(Controller):
 
     @get("/{profile_id:int}")
     async def detail(self, db_session: AsyncSession, profile_id: IdParam) -> Template:
-        return Template("interests/detail.html", context={"item": await get_profile(db_session, profile_id)})
+        profile = await get_profile(db_session, profile_id)
+        return Template("interests/detail.html", context={"item": profile, "compiled": profile_query(profile)})
 
     @get("/{profile_id:int}/edit")
     async def edit(self, db_session: AsyncSession, profile_id: IdParam) -> Template:

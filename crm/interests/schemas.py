@@ -4,6 +4,9 @@ import msgspec
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Topics = Annotated[str, msgspec.Meta(max_length=5000)] | None
+#: A query written in the matching language (crm/interests/query.py); checked by the service.
+MAX_QUERY_LENGTH = 5000
+QueryText = Annotated[str, msgspec.Meta(max_length=MAX_QUERY_LENGTH)] | None
 #: Lists are checked value by value in the service, so the message can name the bad value.
 Values = list[str]
 
@@ -25,7 +28,27 @@ class Profile(msgspec.Struct):
     subject_headings: list[str]
     class_ranges: list[str]
     languages: list[str]
+    query: str | None
+    exact: bool
+    #: The query the matching engine runs for this profile ("" when it has nothing to look for).
+    compiled_query: str
     is_active: bool
+
+
+class QueryFault(msgspec.Struct):
+    """Why a query or a field does not compile: ``position`` is the 0-based character offset in ``field``."""
+
+    field: str
+    message: str
+    position: int | None = None
+
+
+class QueryCheck(msgspec.Struct):
+    """The answer of the check-as-you-type endpoint."""
+
+    valid: bool
+    compiled: str
+    error: QueryFault | None = None
 
 
 class ProfilePage(msgspec.Struct):
@@ -44,6 +67,8 @@ class ProfileCreate(msgspec.Struct, forbid_unknown_fields=True):
     subject_headings: Values = msgspec.field(default_factory=list)
     class_ranges: Values = msgspec.field(default_factory=list)
     languages: Values = msgspec.field(default_factory=list)
+    query: QueryText = None
+    exact: bool = False
     is_active: bool = True
 
 
@@ -56,4 +81,6 @@ class ProfileUpdate(msgspec.Struct, forbid_unknown_fields=True):
     subject_headings: Values | msgspec.UnsetType = msgspec.UNSET
     class_ranges: Values | msgspec.UnsetType = msgspec.UNSET
     languages: Values | msgspec.UnsetType = msgspec.UNSET
+    query: QueryText | msgspec.UnsetType = msgspec.UNSET
+    exact: bool | msgspec.UnsetType = msgspec.UNSET
     is_active: bool | msgspec.UnsetType = msgspec.UNSET

@@ -3,9 +3,14 @@
 Lists (keywords, subject headings, class ranges, languages) are kept NFC, trimmed and without
 repeats; class ranges and language codes in one canonical spelling, so that matching never has
 to guess what a librarian meant.
+
+A profile is saved only if the query it stands for (:func:`profile_query`) parses: a written
+query is checked where it was typed (its error carries the position of the fault), and a
+structured value that cannot compile (a keyword with no word in it) is named in its own field.
 """
 
 import re
+import unicodedata
 from collections.abc import Iterable
 
 from sqlalchemy import select
@@ -16,8 +21,10 @@ from crm.forms import cleaned
 from crm.i18n import _
 from crm.interests import schemas
 from crm.interests.classification import ClassRangeError, normalize_class_range
+from crm.interests.compile import class_clause, compile_profile, quote
 from crm.interests.languages import normalize_language
 from crm.interests.models import InterestProfile
+from crm.interests.query import QueryError, parse_query
 from crm.liaison.ids import storable
 from crm.liaison.models import Contact, Group
 from crm.liaison.search import profile_key
@@ -27,7 +34,17 @@ from crm.text import fold, nfc
 MAX_VALUES = 200
 MAX_VALUE_LENGTH = 200
 LIST_FIELDS = ("keywords", "subject_headings", "class_ranges", "languages")
+MAX_QUERY_LENGTH = schemas.MAX_QUERY_LENGTH
 _SEPARATORS = re.compile(r"[\n\r;]+")
+
+
+def fault_text(fault: schemas.QueryFault) -> str:
+    """A fault as one message: a position is counted from 1, as people count characters."""
+    if fault.position is None:
+        return fault.message
+    message = fault.message.removesuffix(".")
+    ending = "." if message != fault.message else ""
+    return _("%(fault)s (position %(position)s)", fault=message, position=fault.position + 1) + ending
 
 
 def split_values(text: str | None) -> list[str]:
@@ -102,6 +119,115 @@ def _languages(items: list[str]) -> tuple[list[str], list[str]]:
     return out, problems
 
 
+_STRUCTURED = (
+    ("keywords", quote),
+    ("subject_headings", lambda heading: f"subject:{quote(heading)}"),
+    ("class_ranges", class_clause),
+)
+
+
+def fault_marks(text: str | None, fault: schemas.QueryFault | None) -> dict[str, str] | None:
+    """The typed query cut at its fault, for pages to mark it (crm/static/js/profile-query.js cuts the same way)."""
+    if fault is None or fault.position is None or fault.field != "query":
+        return None
+    text = unicodedata.normalize("NFC", text or "")
+    position = max(0, min(fault.position, len(text)))
+    return {"before": text[:position], "at": text[position:position + 1], "after": text[position + 1:],
+            "text": fault_text(fault)}
+
+
+def compile_values(values: dict) -> str:
+    """The query of a profile given as cleaned values (a form being edited, or stored fields)."""
+    return compile_profile(values.get("name") or "", values.get("topics"), values.get("keywords") or [],
+                           values.get("subject_headings") or [], values.get("class_ranges") or [],
+                           values.get("languages") or [], query=values.get("query"))
+
+
+def profile_query(profile: InterestProfile) -> str:
+    """The query the matching engine runs for a profile ("" when it has nothing to look for).
+
+    Every consumer (the match job, previews, the pages) goes through here, so they agree.
+    Run it with ``profile.exact``: ``compile_query(profile_query(p), p.exact)``.
+    """
+    return compile_values({name: getattr(profile, name) for name in ("name", "topics", *LIST_FIELDS, "query")})
+
+
+def written_query_fault(query: str | None, exact: bool) -> schemas.QueryFault | None:
+    """What is wrong with a librarian-written query (NFC, trimmed), with the position of the fault."""
+    if not query:
+        return None
+    if len(query) > MAX_QUERY_LENGTH:
+        return schemas.QueryFault("query", _("At most %(n)s characters.", n=MAX_QUERY_LENGTH), None)
+    try:
+        parse_query(query, exact)
+    except QueryError as exc:
+        return schemas.QueryFault("query", exc.message, exc.position)
+    return None
+
+
+def query_fault(values: dict) -> schemas.QueryFault | None:
+    """The first reason a profile's query would not run, or None; ``values`` are cleaned as stored.
+
+    A written query is checked on its own (so the position is in the text the librarian typed);
+    otherwise each structured value is checked as the clause it compiles to, so the message
+    names the field and the value. Last, the whole compiled query (it adds the languages).
+    """
+    exact = bool(values.get("exact"))
+    query = values.get("query")
+    fault = written_query_fault(query, exact)
+    if fault is not None:
+        return fault
+    if not query:
+        for field, clause in _STRUCTURED:
+            for value in values.get(field) or []:
+                try:
+                    parse_query(clause(value), exact)
+                except QueryError as exc:
+                    return schemas.QueryFault(field, exc.message)
+    compiled = compile_values(values)
+    if compiled:
+        try:
+            parse_query(compiled, exact)
+        except QueryError as exc:
+            structured = any(values.get(field) for field, _clause in _STRUCTURED)
+            return schemas.QueryFault("query" if query else ("_" if structured else "topics"), exc.message)
+    return None
+
+
+def draft_values(query: str | None, exact: bool | str | None, topics: str | None, keywords: str | None,
+                 subject_headings: str | None, class_ranges: str | None, languages: str | None) -> dict:
+    """A profile being edited, from its form fields (list textareas as typed), for checks and previews."""
+    texts = {"keywords": keywords, "subject_headings": subject_headings, "class_ranges": class_ranges,
+             "languages": languages}
+    if isinstance(exact, str):
+        exact = exact.strip().lower() in {"1", "true", "on", "yes"}
+    return {"query": query, "exact": bool(exact), "topics": topics,
+            **{name: split_values(text) for name, text in texts.items()}}
+
+
+def check_query(values: dict) -> schemas.QueryCheck:
+    """Check-as-you-type: ``values`` as a form has them (lists as lists, the query as typed).
+
+    The fault's position counts from the start of what was typed (leading blanks included),
+    in NFC characters.
+    """
+    raw = unicodedata.normalize("NFC", values.get("query") or "")
+    lead = len(raw) - len(raw.lstrip())
+    values = {**values, "query": raw.strip() or None, "topics": nfc(values.get("topics")),
+              "exact": bool(values.get("exact"))}
+    errors: dict[str, str] = {}
+    clean_lists(values, errors)
+    fault = written_query_fault(values["query"], values["exact"])
+    if fault is None and errors:
+        field = next(iter(errors))
+        fault = schemas.QueryFault(field, errors[field])
+    if fault is None:
+        fault = query_fault(values)
+    if fault is not None and fault.position is not None:
+        fault.position += lead
+    return schemas.QueryCheck(valid=fault is None, compiled=compile_values(values), error=fault)
+
+
 class ProfileService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -149,6 +275,11 @@ class ProfileService:
         if "name" in values and not values["name"]:
             errors["name"] = _("This field is required.")
         clean_lists(values, errors)
+        merged = {name: values[name] if name in values else getattr(profile, name, None)
+                  for name in ("name", "topics", *LIST_FIELDS, "query", "exact")}
+        fault = written_query_fault(merged["query"], bool(merged["exact"])) if errors else query_fault(merged)
+        if fault is not None:
+            errors.setdefault(fault.field, fault_text(fault))
         if errors:
             raise FieldErrors(errors)
         return related
@@ -159,7 +290,8 @@ class ProfileService:
                 setattr(profile, key, value)
         for key, value in related.items():
             setattr(profile, key, value)
-        profile.search_key = profile_key(profile.name, profile.topics, profile.keywords)
+        words = [*(profile.keywords or []), *([profile.query] if profile.query else [])]
+        profile.search_key = profile_key(profile.name, profile.topics, words)
 
     async def create_profile(self, data: schemas.ProfileCreate) -> InterestProfile:
         values = cleaned(data)
@@ -197,5 +329,6 @@ def to_schema(profile: InterestProfile) -> schemas.Profile:
         id=profile.id, contact_id=profile.contact_id, group_id=profile.group_id, owner=owner_of(profile),
         name=profile.name, topics=profile.topics, keywords=list(profile.keywords or []),
         subject_headings=list(profile.subject_headings or []), class_ranges=list(profile.class_ranges or []),
-        languages=list(profile.languages or []), is_active=profile.is_active,
+        languages=list(profile.languages or []), query=profile.query, exact=bool(profile.exact),
+        compiled_query=profile_query(profile), is_active=profile.is_active,
     )

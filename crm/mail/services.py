@@ -1,4 +1,4 @@
-"""The mailbox of the local sink: list, read, parse and prune received messages."""
+"""The mailbox of the local sink (list, read, parse, prune) and the outbox as librarians browse it."""
 
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from crm.mail.models import SinkMessage
+from crm.mail.models import OUTBOX_STATUSES, InboundMessage, OutboxMessage, SinkMessage
 from crm.pagination import Page, paginate
 from crm.text import nfc
 
@@ -138,3 +138,54 @@ class MailboxService:
         """Delete messages received before the cut-off; returns how many were deleted."""
         result = await self.session.execute(delete(SinkMessage).where(SinkMessage.received_at < received_before))
         return result.rowcount or 0
+
+
+# --- the outbox, as librarians see it ------------------------------------------------------
+
+
+@dataclass
+class OutboxFilter:
+    status: str | None = None
+    kind: str | None = None
+    #: Words matched against the recipient (case-insensitive).
+    q: str | None = None
+
+
+class OutboxService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def list_messages(self, filters: OutboxFilter, page: int | None = 1, per_page: int | None = None) -> Page:
+        """Newest first, without the message bodies."""
+        query = (
+            select(OutboxMessage)
+            .options(defer(OutboxMessage.raw))
+            .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+        )
+        if filters.status:
+            query = query.where(OutboxMessage.status == filters.status)
+        if filters.kind:
+            query = query.where(OutboxMessage.kind == filters.kind)
+        for word in (nfc(filters.q) or "").split():
+            query = query.where(OutboxMessage.recipient.contains(word.lower(), autoescape=True))
+        return await paginate(self.session, query, page, per_page)
+
+    async def counts(self) -> dict[str, int]:
+        """Messages per status, every status present (zero when none)."""
+        rows = await self.session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))
+        found = dict(rows.all())
+        return {status: found.get(status, 0) for status in OUTBOX_STATUSES}
+
+    async def kinds(self) -> list[str]:
+        return list(await self.session.scalars(select(OutboxMessage.kind).distinct().order_by(OutboxMessage.kind)))
+
+    async def get(self, message_id: int) -> OutboxMessage | None:
+        return await self.session.get(OutboxMessage, message_id)
+
+    async def inbound_for(self, outbox_id: int) -> list[InboundMessage]:
+        """Bounces and replies about one message, oldest first."""
+        rows = await self.session.scalars(
+            select(InboundMessage).options(defer(InboundMessage.raw))
+            .where(InboundMessage.outbox_id == outbox_id).order_by(InboundMessage.received_at, InboundMessage.id)
+        )
+        return list(rows)

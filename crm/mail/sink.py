@@ -2,7 +2,8 @@
 
 In embedded mode every email the product sends lands here instead of in real inboxes, and a
 librarian reads it at ``/mailbox``. It listens on loopback only, accepts any sender and recipient,
-and never relays.
+and never relays. Mail for the return path (bounces, replies to a VERP address) is also handed
+to crm.mail.bounces in the same transaction, as the IMAP reader does in production.
 """
 
 import asyncio
@@ -15,7 +16,9 @@ from email.parser import BytesHeaderParser
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from crm.mail.bounces import record_inbound
 from crm.mail.models import SinkMessage
+from crm.mail.verp import is_return_path
 from crm.settings import Settings
 from crm.text import nfc
 
@@ -47,8 +50,9 @@ def envelope_headers(raw: bytes) -> tuple[str, str | None]:
     return values[0] or "", values[1]
 
 
-async def store_message(session_maker: async_sessionmaker, mail_from: str, recipients: list[str], raw: bytes) -> int:
-    """Keep one received message; returns its id."""
+async def store_message(session_maker: async_sessionmaker, mail_from: str, recipients: list[str], raw: bytes,
+                        settings: Settings | None = None) -> int:
+    """Keep one received message; returns its id. With ``settings``, inbound mail is recorded too."""
     subject, message_id = envelope_headers(raw)
     row = SinkMessage(
         received_at=datetime.now(UTC),
@@ -60,14 +64,17 @@ async def store_message(session_maker: async_sessionmaker, mail_from: str, recip
     )
     async with session_maker() as session, session.begin():
         session.add(row)
+        if settings is not None and any(is_return_path(settings, r) for r in recipients):
+            await record_inbound(session, raw, recipients, settings)
     return row.id
 
 
 class SinkHandler:
     """aiosmtpd handler: store every message, answer 451 (try later) if the database fails."""
 
-    def __init__(self, session_maker: async_sessionmaker) -> None:
+    def __init__(self, session_maker: async_sessionmaker, settings: Settings | None = None) -> None:
         self.session_maker = session_maker
+        self.settings = settings
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or (
@@ -75,7 +82,7 @@ class SinkHandler:
         )
         try:
             message_id = await store_message(
-                self.session_maker, envelope.mail_from or "", list(envelope.rcpt_tos), raw
+                self.session_maker, envelope.mail_from or "", list(envelope.rcpt_tos), raw, self.settings
             )
         except Exception:
             log.exception("the mail sink could not store a message from %s", envelope.mail_from)
@@ -106,7 +113,7 @@ async def start_sink(settings: Settings, session_maker: async_sessionmaker) -> S
     loop = asyncio.get_running_loop()
     # aiosmtpd traces every SMTP command at INFO; our own log line per stored message is enough.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
-    handler = SinkHandler(session_maker)
+    handler = SinkHandler(session_maker, settings)
     host, port = settings.mail.host, settings.mail.port
 
     def protocol() -> SMTP:

@@ -130,6 +130,7 @@ class ContactPageController(Controller):
     async def detail(self, db_session: AsyncSession, contact_id: int) -> Template:
         # Interest profiles live in a domain that depends on this one: imported where used.
         from crm.interests.services import ProfileService
+        from crm.mail.bounces import address_status  # DESIGN: the CRM asks mail whether an address bounces
 
         contact = await get_contact(db_session, contact_id)
         return Template("liaison/contacts/detail.html", context={
@@ -138,6 +139,7 @@ class ContactPageController(Controller):
             "profiles": await ProfileService(db_session).list_for_owner(contact_id=contact_id),
             "timeline": await InteractionService(db_session).timeline(contact_id=contact_id),
             "timeline_new_query": f"contact_id={contact_id}",
+            "mail_status": await address_status(db_session, contact.email),
         })
 
     @get("/{contact_id:int}/edit")

@@ -104,6 +104,3 @@ class MailboxPageController(Controller):
                 "X-Content-Type-Options": "nosniff",
             },
         )
-
-
-ROUTES = [MailboxApiController, MailboxPageController]

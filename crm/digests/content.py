@@ -1,0 +1,174 @@
+"""What a digest says: its entries grouped by profile and section, the greeting, the liaison
+librarian's signature, and the rendered email (subject, text, HTML) in the recipient's language.
+
+Composition (which items) lives in :mod:`crm.digests.compose`; this module only presents them.
+"""
+
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+
+from crm.digests.citations import FormattedCitation, ItemLink
+from crm import i18n
+from crm.i18n import _, lazy, ngettext
+from crm.liaison.models import Contact, LiaisonAssignment
+from crm.sources.models import Item
+from crm.templating import render_email
+
+#: Email headings of the sections, in the order a digest shows them.
+SECTION_TITLES = {
+    "acquisitions": lazy("New books and materials"),
+    "articles": lazy("New journal articles"),
+    "repository": lazy("From the institutional repository"),
+}
+LINK_LABELS = {
+    "opac": lazy("See it in the library catalogue"),
+    "openurl": lazy("Find the full text through the library"),
+    "doi": lazy("Read the article (DOI)"),
+    "url": lazy("Open the item"),
+}
+#: How a Vietnamese email addresses a reader whose gender it does not know.
+VI_ADDRESS = {"lecturer": "Thầy/Cô", "researcher": "Anh/Chị", "student": "bạn", "staff": "Anh/Chị"}
+#: Reasons shown per entry (the strongest first).
+MAX_REASONS = 3
+
+
+@dataclass
+class DigestItem:
+    item: Item
+    profile_id: int
+    section: str
+    score: float
+    citation: FormattedCitation
+    link: ItemLink | None
+    reasons: list[str]
+    source_kinds: frozenset[str] = frozenset()
+
+    @property
+    def link_label(self) -> str:
+        return _(LINK_LABELS[self.link.kind]) if self.link else ""
+
+    @property
+    def call_number(self) -> str | None:
+        """Where a held item stands on the shelf (shown for items the library holds)."""
+        if self.section != "acquisitions" or "marc" not in self.source_kinds:
+            return None
+        return self.item.ddc or self.item.lcc
+
+
+@dataclass
+class DigestSection:
+    key: str
+    entries: list[DigestItem] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return _(SECTION_TITLES[self.key])
+
+
+@dataclass
+class ProfileBlock:
+    profile_id: int
+    name: str
+    sections: list[DigestSection] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return sum(len(s.entries) for s in self.sections)
+
+
+@dataclass
+class RenderedDigest:
+    """A digest ready to queue (or to preview): the email and what it lists."""
+
+    subscription_id: int
+    contact_id: int
+    language: str
+    blocks: list[ProfileBlock]
+    sender: str
+    to: str
+    reply_to: str
+    subject: str = ""
+    text: str = ""
+    html: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    ris: str = ""
+    liaison_id: int | None = None
+
+    @property
+    def entries(self) -> list[DigestItem]:
+        return [entry for block in self.blocks for section in block.sections for entry in section.entries]
+
+    @property
+    def item_count(self) -> int:
+        return sum(block.count for block in self.blocks)
+
+
+def given_name(full_name: str) -> str:
+    words = full_name.split()
+    return words[-1] if words else full_name
+
+
+def greeting(contact: Contact, language: str) -> str:
+    """'Kính gửi TS. Nguyễn Văn An,' / 'Chào bạn An,' / 'Dear Dr Nguyễn Văn An,'."""
+    name = " ".join(contact.full_name.split())
+    title = (contact.academic_title or "").strip()
+    if language == "vi":
+        if contact.kind == "student" and not title:
+            return _("Hello %(name)s,", name=f"bạn {given_name(name)}")
+        return _("Dear %(name)s,", name=f"{title or VI_ADDRESS.get(contact.kind, 'Anh/Chị')} {name}")
+    return _("Dear %(name)s,", name=f"{title} {name}".strip())
+
+
+def reader_address(contact: Contact, language: str) -> str:
+    """'you' as the body of the email says it: 'Thầy/Cô', 'Anh/Chị', 'bạn' in Vietnamese."""
+    if language == "vi":
+        return VI_ADDRESS.get(contact.kind, "Anh/Chị")
+    return "you"
+
+
+def library_name(sender: str) -> str | None:
+    """The display name of the library's sending address ("Thư viện <thu-vien@…>" → "Thư viện")."""
+    return parseaddr(sender)[0].strip() or None
+
+
+def signature(assignment: LiaisonAssignment | None, language: str) -> dict | None:
+    if assignment is None or assignment.librarian is None:
+        return None
+    librarian = assignment.librarian
+    served = ""
+    if assignment.unit is not None:
+        served = assignment.unit.name(language)
+    elif assignment.group is not None:
+        served = assignment.group.name
+    return {
+        "name": librarian.full_name,
+        "title": librarian.title or _("Liaison librarian"),
+        "unit": _("Liaison for %(unit)s", unit=served) if served else None,
+        "email": librarian.email,
+        "phone": librarian.phone,
+    }
+
+
+def render(digest: RenderedDigest, contact: Contact, assignment: LiaisonAssignment | None, *,
+           group_name: str | None, preferences_url: str | None, unsubscribe_url: str | None,
+           export_urls: dict[str, str] | None) -> None:
+    """Fill in the digest's subject, text and HTML (in its language)."""
+    language = digest.language
+    with i18n.language(language):
+        context = {
+            "library_name": library_name(digest.sender),
+            "greeting": greeting(contact, language),
+            "intro": ngettext("The library has %(num)s new item on the topics %(you)s follow.",
+                              "The library has %(num)s new items on the topics %(you)s follow.",
+                              digest.item_count, you=reader_address(contact, language)),
+            "contact": contact,
+            "group_name": group_name,
+            "blocks": digest.blocks,
+            "item_count": digest.item_count,
+            "export": export_urls,
+            "signature": signature(assignment, language),
+            "footer_note": _("You receive this digest because the library keeps an interest profile for you."),
+            "preferences_url": preferences_url,
+            "unsubscribe_url": unsubscribe_url,
+        }
+    digest.subject, digest.text, digest.html = render_email("digest", context, language)

@@ -1,0 +1,94 @@
+"""Queuing: the MIME built for each message, and one row per idempotency key."""
+
+import asyncio
+from email import policy
+from email.parser import BytesParser
+
+from sqlalchemy import func, select
+
+from crm.mail.models import OutboxMessage
+from crm.mail.outbox import Attachment, build_message, enqueue, format_address, message_id_for
+from crm.mail.services import parse_message
+
+SENDER = "Thư viện <thu-vien@thuvien.demo.edu.vn>"
+
+
+def _parse(raw: bytes):
+    return BytesParser(policy=policy.default).parsebytes(raw)
+
+
+def test_the_message_reads_back_exactly_as_it_was_given():
+    raw = build_message(
+        sender=SENDER, to=format_address("Nguyễn Văn An", "an.nguyenvan@demo.edu.vn"),
+        subject="Thư mục tài liệu mới tháng 11 – Khoa Công nghệ Thông tin – thư viện số và số hóa tài liệu",
+        text="Kính gửi Thầy An,\n\nThư viện xin giới thiệu 12 tài liệu mới.\n", html="<p>Kính gửi <b>Thầy An</b></p>\n",
+        message_id="<abc@thuvien.demo.edu.vn>", reply_to=format_address("Trần Thị Lan", "lan.tranthi@thuvien.demo.edu.vn"),
+        headers={"List-Unsubscribe": "<https://thuvien.demo.edu.vn/unsubscribe/tok>",
+                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        attachments=[Attachment("tài-liệu-mới.ris", b"TY  - BOOK\nER  - \n", "application/x-research-info-systems")],
+    ).as_bytes()
+    assert all(len(line) <= 998 for line in raw.split(b"\n"))
+    message = _parse(raw)
+    assert str(message["From"]) == "Thư viện <thu-vien@thuvien.demo.edu.vn>"
+    assert str(message["To"]) == "Nguyễn Văn An <an.nguyenvan@demo.edu.vn>"
+    assert str(message["Reply-To"]) == "Trần Thị Lan <lan.tranthi@thuvien.demo.edu.vn>"
+    assert str(message["Subject"]).startswith("Thư mục tài liệu mới tháng 11 – Khoa")
+    assert message["Message-ID"] == "<abc@thuvien.demo.edu.vn>" and message["Date"]
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message.get_content_type() == "multipart/mixed" and message["MIME-Version"] == "1.0"
+    parsed = parse_message(raw)
+    assert parsed.text == "Kính gửi Thầy An,\n\nThư viện xin giới thiệu 12 tài liệu mới.\n"
+    assert parsed.html == "<p>Kính gửi <b>Thầy An</b></p>\n"
+    [attachment] = parsed.attachments
+    assert attachment.filename == "tài-liệu-mới.ris" and attachment.size == len(b"TY  - BOOK\nER  - \n")
+    # Vietnamese bodies travel as 8bit UTF-8, readable and compact.
+    assert "Thư viện xin giới thiệu".encode() in raw and b"Content-Transfer-Encoding: 8bit" in raw
+
+
+def test_text_only_and_very_long_lines():
+    long_line = "tài liệu " * 300
+    raw = build_message(sender=SENDER, to="an.nguyenvan@demo.edu.vn", subject="Plain ASCII subject",
+                        text=long_line, message_id="<x@y>").as_bytes()
+    assert all(len(line) <= 998 for line in raw.split(b"\n"))
+    assert b"quoted-printable" in raw
+    message = _parse(raw)
+    assert message.get_content_type() == "text/plain" and message.get_content() == long_line
+    assert message["Subject"] == "Plain ASCII subject"
+
+
+def test_header_injection_is_impossible():
+    raw = build_message(sender=SENDER, to="an.nguyenvan@demo.edu.vn", subject="Câu hỏi\r\nBcc: victim@example.com",
+                        text="x", message_id="<x@y>", headers={"X-Note": "a\nTo: other@example.com"}).as_bytes()
+    message = _parse(raw)
+    assert message["Bcc"] is None and message.get_all("To") == ["an.nguyenvan@demo.edu.vn"]
+    assert str(message["Subject"]) == "Câu hỏi Bcc: victim@example.com"
+
+
+async def test_one_row_per_key_and_a_stable_message_id(session_maker):
+    async def queue(subject: str) -> OutboxMessage:
+        async with session_maker() as s, s.begin():
+            return await enqueue(s, key="digest:7:3:2026-11", kind="digest", sender=SENDER,
+                                 to=format_address("Nguyễn Văn An", "An.NguyenVan@demo.edu.vn"), subject=subject,
+                                 text="Kính gửi Thầy An,\n")
+
+    first = await queue("Thư mục tháng 11")
+    assert first.id and first.status == "queued" and first.attempts == 0 and first.recipient == "an.nguyenvan@demo.edu.vn"
+    assert first.message_id == message_id_for("digest:7:3:2026-11", "thuvien.demo.edu.vn")
+    again = await queue("Another subject")
+    assert again.id == first.id and again.subject == "Thư mục tháng 11"
+    # Two processes queuing the same key at the same moment still make one row.
+    await asyncio.gather(queue("a"), queue("b"))
+    async with session_maker() as s:
+        assert await s.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+        stored = await s.get(OutboxMessage, first.id)
+    assert _parse(stored.raw)["Message-ID"] == first.message_id
+
+
+async def test_the_row_returned_is_the_stored_row(session_maker):
+    async with session_maker() as s, s.begin():
+        row = await enqueue(s, key="notice:1", kind="notice", sender=SENDER, to="lan.tranthi@demo.edu.vn",
+                            subject="Thông báo", text="Kính gửi Cô Lan,\n")
+        row.status = "cancelled"  # a caller may change it in the same transaction
+    async with session_maker() as s:
+        stored = await s.get(OutboxMessage, row.id)
+    assert stored.status == "cancelled" and stored.created_at is not None and stored.next_attempt_at is not None
