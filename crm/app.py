@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app = Litestar(
         route_handlers=[*ROUTERS, create_static_files_router(path="/static", directories=[STATIC_DIR])],
         plugins=[SQLAlchemyPlugin(config=alchemy)],
-        middleware=[session.middleware, auth],
+        middleware=[db.WriteIntentMiddleware, session.middleware, auth],
         csrf_config=csrf,
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(environment())),
         openapi_config=OpenAPIConfig(

@@ -9,12 +9,25 @@ import click
 from crm.settings import Settings, load_settings
 
 
+def _checked(settings: Settings) -> Settings:
+    """Refuse to start a long-running process with settings that would only fail later."""
+    from crm.digests.citations import style_problem
+
+    if problem := style_problem(settings.digests.citation_style):
+        raise click.ClickException(problem)
+    return settings
+
+
 def _settings() -> Settings:
     return load_settings()
 
 
 def run(coro):
-    return asyncio.run(coro)
+    """Run a command's coroutine; commands write, so SQLite transactions take the write lock up front."""
+    from crm import db
+
+    with db.writing():
+        return asyncio.run(coro)
 
 
 async def _with_session(settings: Settings, fn):
@@ -87,7 +100,7 @@ def serve(host: str, port: int, no_scheduler: bool, no_demo: bool) -> None:
         os.environ["CRM_RUN_SCHEDULER"] = "0"
     if "CRM_BASE_URL" not in os.environ:
         os.environ["CRM_BASE_URL"] = f"http://{host}:{port}"
-    settings = _settings()
+    settings = _checked(_settings())
     if settings.database.is_sqlite:
         db.migrate(settings)
         if not no_demo:
@@ -114,7 +127,7 @@ def worker() -> None:
     """Run the scheduled jobs without the web service (production: one or more per site)."""
     from jobs.scheduler import run_worker
 
-    run(run_worker(_settings()))
+    run(run_worker(_checked(_settings())))
 
 
 @main.command()

@@ -1,5 +1,8 @@
 """Declarative base, engine and session configuration, and the migration hook."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +47,57 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
+#: Set while running work that writes (jobs, CLI commands, POST/PUT/PATCH/DELETE requests).
+_write_intent: ContextVar[bool] = ContextVar("crm_write_intent", default=False)
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """Transactions opened inside will write: on SQLite they take the write lock when they begin.
+
+    In WAL mode a transaction that first reads and then writes fails at once ("database is
+    locked", without waiting for the busy timeout) when another connection committed in between,
+    because its snapshot is stale. With the senders committing after every message, a digest run
+    or a form saved while mail goes out would hit that. ``BEGIN IMMEDIATE`` waits for the lock
+    instead (up to the busy timeout), while reads (GET pages) keep the plain ``BEGIN`` and never
+    wait for writers. PostgreSQL needs none of this.
+    """
+    token = _write_intent.set(True)
+    try:
+        yield
+    finally:
+        _write_intent.reset(token)
+
+
+@contextmanager
+def reading() -> Iterator[None]:
+    """The opposite of :func:`writing`, inside it: transactions that only read (a job's composing
+    step) start with a plain ``BEGIN`` and neither take nor wait for the write lock."""
+    token = _write_intent.set(False)
+    try:
+        yield
+    finally:
+        _write_intent.reset(token)
+
+
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+
+
+class WriteIntentMiddleware:
+    """ASGI middleware: requests that change things (not GET, HEAD or OPTIONS) run in :func:`writing`."""
+
+    READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope.get("method", "GET") not in self.READS:
+            with writing():
+                await self.app(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def session_maker(engine: AsyncEngine) -> async_sessionmaker:

@@ -19,6 +19,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
+from crm import db
 from crm.settings import Settings
 from jobs import JobContext, harvest, housekeeping, match
 from jobs import acquisitions
@@ -85,7 +86,8 @@ async def run_job(job: Job, scheduler: Scheduler) -> None:
         scheduler.running_jobs.add(task)
     started = time.monotonic()
     try:
-        result = await job.run(scheduler.context)
+        with db.writing():
+            result = await job.run(scheduler.context)
     except asyncio.CancelledError:
         log.warning("job %s was cancelled at shutdown", job.id)
         raise

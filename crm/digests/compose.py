@@ -15,8 +15,8 @@ shared between the recipients who get them.
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parseaddr
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,15 +27,18 @@ from crm.digests.citations import format_citation, style_name
 from crm.digests.export import RIS_MEDIA_TYPE
 from crm.digests.models import SECTIONS, Digest, DigestEntry, OptOut, Subscription
 from crm.digests.schedule import local_today
-from crm.digests.selection import STALE_AFTER, Candidates, ItemStore, Liaisons, Profile, chunks, choose, section_of
+from crm.acquisitions import labels as acquisition_labels
+from crm.digests.selection import (STALE_AFTER, Candidates, ItemStore, Liaisons, Profile, arrived, chunks, choose,
+                                   section_of)
 from crm.liaison.models import Contact, Group, Interaction, interaction_contact
-from crm.mail.outbox import Attachment, address_domain, enqueue, format_address
+from crm.mail.outbox import Attachment, Email, address_domain, enqueue_rows, format_address, outbox_row
 from crm.security.tokens import make_token
 from crm.settings import LANGUAGES, Settings
 
 log = logging.getLogger("crm.digests")
 
-__all__ = ["STALE_AFTER", "ItemStore", "preview_digest", "queue_digest", "queue_digests", "section_of"]
+__all__ = ["STALE_AFTER", "ItemStore", "Prepared", "prepare_digests", "preview_digest", "queue_digest",
+           "queue_digests", "section_of", "store_digests"]
 
 #: Recipients composed per round of queries.
 RECIPIENT_CHUNK = 500
@@ -44,36 +47,60 @@ EXPORT_PURPOSE = "digest-export"
 TIMELINE_TITLES = 50
 
 
-def export_token(settings: Settings, digest_id: int, contact_id: int) -> str:
-    return make_token(settings, EXPORT_PURPOSE, {"d": int(digest_id), "c": int(contact_id)})
+def export_token(settings: Settings, subscription_id: int, contact_id: int, period: str) -> str:
+    """The signed key of one digest: (subscription, recipient, period) is unique, and known before
+    the digest row exists, so the email can be rendered before anything is written."""
+    return make_token(settings, EXPORT_PURPOSE, {"s": int(subscription_id), "c": int(contact_id), "p": period})
 
 
-def export_urls(settings: Settings, digest_id: int, contact_id: int) -> dict[str, str]:
-    token = export_token(settings, digest_id, contact_id)
-    base = f"{settings.base_url}/digests/{digest_id}/export"
+def export_urls(settings: Settings, subscription_id: int, contact_id: int, period: str) -> dict[str, str]:
+    token = export_token(settings, subscription_id, contact_id, period)
+    base = f"{settings.base_url}/digests/export"
     return {"ris": f"{base}.ris?token={token}", "bib": f"{base}.bib?token={token}"}
+
+
+def _entry(store: ItemStore, settings: Settings, style: str, language: str, item_id: int, profile_id: int | None,
+           score: float, reasons: list[str]) -> content.DigestItem:
+    item, kinds = store.items[item_id], store.kinds.get(item_id, frozenset())
+    section, link = store.placed(item_id, settings)
+    return content.DigestItem(
+        item=item, profile_id=profile_id, section=section, score=score,
+        citation=format_citation(item, style, language, section, link.url if link and link.kind == "url" else None),
+        link=link, reasons=reasons, source_kinds=kinds)
+
+
+def _arrivals_block(arrivals: list[tuple[int, str]], store: ItemStore, settings: Settings, style: str,
+                    language: str) -> content.ProfileBlock:
+    """The items the recipient asked for (reading list, suggestion) that are now in the library."""
+    sections: dict[str, list[content.DigestItem]] = defaultdict(list)
+    for item_id, reason in arrivals:
+        entry = _entry(store, settings, style, language, item_id, None, 0.0,
+                       [acquisition_labels.label(acquisition_labels.ARRIVAL_REASONS, reason)])
+        entry.arrived = True
+        sections[entry.section].append(entry)
+    return content.ProfileBlock(None, i18n.gettext("Arrived at your request"),
+                                [content.DigestSection(key, sections[key]) for key in SECTIONS if sections.get(key)],
+                                kind="arrivals")
 
 
 def _blocks(chosen, profiles: list[Profile], store: ItemStore, settings: Settings, style: str,
             language: str) -> list[content.ProfileBlock]:
     by_profile: dict[int, dict[str, list[content.DigestItem]]] = defaultdict(lambda: defaultdict(list))
     for item_id, profile, score, explanation in chosen:
-        item, kinds = store.items[item_id], store.kinds.get(item_id, frozenset())
-        section, link = store.placed(item_id, settings)
-        by_profile[profile.id][section].append(content.DigestItem(
-            item=item, profile_id=profile.id, section=section, score=score,
-            citation=format_citation(item, style, language, section, link.url if link and link.kind == "url" else None),
-            link=link, reasons=store.reasons(profile, item_id, explanation, language), source_kinds=kinds))
+        entry = _entry(store, settings, style, language, item_id, profile.id, score,
+                       store.reasons(profile, item_id, explanation, language))
+        by_profile[profile.id][entry.section].append(entry)
     return [content.ProfileBlock(p.id, p.name, [content.DigestSection(key, by_profile[p.id][key])
                                                 for key in SECTIONS if by_profile[p.id].get(key)])
             for p in profiles if p.id in by_profile]
 
 
 def _unsubscribe_headers(settings: Settings, unsubscribe_url: str) -> dict[str, str]:
-    """RFC 2369 / RFC 8058: one-click unsubscribe, and a mailto for clients without HTTP."""
-    mailbox = parseaddr(settings.mail.sender)[1] or f"unsubscribe@{address_domain(settings.mail.sender)}"
+    """RFC 2369 / RFC 8058: one-click unsubscribe over HTTPS only. No ``mailto:`` alternative: nothing
+    reads the library's sending mailbox for unsubscribe requests, and an unsubscribe that is never
+    acted on is worse than none (mail providers require the one-click form anyway)."""
     return {
-        "List-Unsubscribe": f"<{unsubscribe_url}>, <mailto:{mailbox}?subject=unsubscribe>",
+        "List-Unsubscribe": f"<{unsubscribe_url}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         "List-Id": f"<digests.{address_domain(settings.mail.sender)}>",
     }
@@ -85,8 +112,7 @@ async def _compose(session: AsyncSession, settings: Settings, pairs: Sequence[tu
     """The digests of a chunk of recipients, not rendered yet; ``taken`` grows with what they list."""
     candidates = Candidates()
     await candidates.load(session, pairs, now)
-    wanted_items = {item_id for matches in candidates.matches.values() for item_id, _s, _e in matches}
-    await store.load(session, wanted_items)
+    await store.load(session, candidates.item_ids)
     style = style_name(settings.digests.citation_style)
     group_names = {}
     if group_ids := {s.group_id for s, _ in pairs if s.group_id is not None}:
@@ -95,8 +121,10 @@ async def _compose(session: AsyncSession, settings: Settings, pairs: Sequence[tu
     for subscription, contact in pairs:
         profiles = candidates.owner_profiles(subscription)
         seen = taken.setdefault(contact.id, set())
-        chosen = choose(subscription, profiles, candidates, store, seen | candidates.sent.get(contact.id, set()))
-        if not chosen:
+        excluded = seen | candidates.sent.get(contact.id, set())
+        arrivals = arrived(subscription, contact, candidates, store, excluded)
+        chosen = choose(subscription, profiles, candidates, store, excluded | {item_id for item_id, _r in arrivals})
+        if not chosen and not arrivals:
             continue
         try:
             to = format_address(contact.full_name, contact.email.strip())
@@ -107,6 +135,8 @@ async def _compose(session: AsyncSession, settings: Settings, pairs: Sequence[tu
         assignment = liaisons.find(subscription, contact)
         with i18n.language(language):
             blocks = _blocks(chosen, profiles, store, settings, style, language)
+            if arrivals:
+                blocks.insert(0, _arrivals_block(arrivals, store, settings, style, language))
         librarian = assignment.librarian if assignment is not None else None
         digest = content.RenderedDigest(
             subscription_id=subscription.id, contact_id=contact.id, language=language, blocks=blocks,
@@ -114,18 +144,20 @@ async def _compose(session: AsyncSession, settings: Settings, pairs: Sequence[tu
             reply_to=format_address(librarian.full_name, librarian.email) if librarian else settings.mail.sender,
             liaison_id=librarian.id if librarian else None)
         seen.update(item_id for item_id, *_rest in chosen)
+        seen.update(item_id for item_id, _reason in arrivals)
         out.append((subscription, contact, digest, [group_names.get(subscription.group_id), assignment]))
     return out
 
 
 def _finish(settings: Settings, store: ItemStore, contact: Contact, digest: content.RenderedDigest, extra: list,
-            digest_id: int | None) -> None:
+            period: str | None) -> None:
     group_name, assignment = extra
     unsubscribe = links.unsubscribe_url(settings, digest.subscription_id, contact.id)
     content.render(digest, contact, assignment, group_name=group_name,
                    preferences_url=links.preferences_url(settings, digest.subscription_id, contact.id),
                    unsubscribe_url=unsubscribe,
-                   export_urls=export_urls(settings, digest_id, contact.id) if digest_id is not None else None)
+                   export_urls=export_urls(settings, digest.subscription_id, contact.id, period) if period else None,
+                   fragments=store.fragments)
     digest.headers = _unsubscribe_headers(settings, unsubscribe)
     digest.ris = store.ris(digest.entries)
 
@@ -152,73 +184,125 @@ def _timeline_notes(digest: content.RenderedDigest, digest_id: int, period: str,
     return "\n".join([head, *titles, "", i18n.gettext("The digest as sent: %(link)s", link=f"/digests/{digest_id}")])
 
 
-async def _insert_digests(session: AsyncSession, composed: list, period: str, sent_by_id: int | None) -> list[int]:
-    """The digest rows in one statement; their ids come back keyed by (subscription, contact),
-    which is unique per period, so no database has to keep RETURNING in insertion order."""
-    values = [{"subscription_id": subscription.id, "contact_id": contact.id, "period": period,
-               "language": digest.language, "subject": "", "item_count": digest.item_count, "sent_by_id": sent_by_id}
-              for subscription, contact, digest, _extra in composed]
+@dataclass
+class Prepared:
+    """A digest composed and rendered, its outbox row built: all that is left is to write it."""
+
+    subscription_id: int
+    contact_id: int
+    address: str
+    period: str
+    digest: content.RenderedDigest
+    outbox_row: dict
+
+
+async def prepare_digests(session: AsyncSession, settings: Settings,
+                          recipients: Sequence[tuple[Subscription, Contact]], period: str, *,
+                          now: datetime | None = None, taken: dict[int, set[int]] | None = None,
+                          liaisons: Liaisons | None = None, store: ItemStore | None = None) -> list[Prepared]:
+    """Compose and render the digests of (subscription, contact) pairs for one period; reads only.
+
+    This is nearly all the work (selection, citations, templates, CSS inlining, MIME), so a
+    dispatcher runs it outside its write transaction: on SQLite the one write lock is then held
+    only while :func:`store_digests` writes, and senders and librarians' forms are not kept waiting.
+    Pairs already given a digest for the period, members who left a group's digest and recipients
+    with nothing new are left out. ``taken`` (contact → items) carries what earlier calls of the
+    same run listed, so a person's two digests never list the same item.
+    """
+    now = now or datetime.now(UTC)
+    liaisons = liaisons or await Liaisons.load(session, local_today(now, settings.digests.timezone))
+    store = store or ItemStore()
+    taken = {} if taken is None else taken
+    pairs = await _not_done(session, recipients, period)
+    prepared = []
+    for chunk in chunks(pairs, RECIPIENT_CHUNK):
+        for subscription, contact, digest, extra in await _compose(session, settings, chunk, now, store, liaisons,
+                                                                   taken):
+            _finish(settings, store, contact, digest, extra, period)
+            email = Email(
+                key=digest_key(subscription.id, contact.id, period), kind="digest", sender=settings.mail.sender,
+                to=digest.to, subject=digest.subject, text=digest.text, html=digest.html, reply_to=digest.reply_to,
+                headers=digest.headers,
+                attachments=[Attachment(f"digest-{period}.ris", digest.ris.encode("utf-8"), RIS_MEDIA_TYPE)])
+            prepared.append(Prepared(subscription.id, contact.id, contact.email, period, digest,
+                                     outbox_row(email, now)))
+            digest.text = digest.html = digest.ris = ""  # in the outbox row now; keeps a large run small
+    return prepared
+
+
+def digest_key(subscription_id: int, contact_id: int, period: str) -> str:
+    """The outbox idempotency key of a digest: one email per recipient, subscription and period."""
+    return f"digest:{contact_id}:{subscription_id}:{period}"
+
+
+async def store_digests(session: AsyncSession, settings: Settings, prepared: Sequence[Prepared], *,
+                        sent_by_id: int | None = None, now: datetime | None = None) -> list[Digest]:
+    """Write prepared digests in the caller's transaction: digest rows, outbox rows, entries and
+    timeline entries, a handful of statements for all of them. Digests queued meanwhile (by
+    another dispatcher, or "send now") are skipped, so nothing is ever queued twice."""
+    now = now or datetime.now(UTC)
+    today = local_today(now, settings.digests.timezone)
+    done = set()
+    for period in {p.period for p in prepared}:
+        contact_ids = [p.contact_id for p in prepared if p.period == period]
+        for ids in chunks(contact_ids, 1000):
+            done.update((s, c, period) for s, c in (await session.execute(
+                select(Digest.subscription_id, Digest.contact_id)
+                .where(Digest.period == period, Digest.contact_id.in_(ids)))).all())
+    todo = [p for p in prepared if (p.subscription_id, p.contact_id, p.period) not in done]
+    if not todo:
+        return []
     table = Digest.__table__
-    returned = await session.execute(insert(table).returning(table.c.id, table.c.subscription_id, table.c.contact_id),
-                                     values)
-    ids = {(subscription_id, contact_id): digest_id for digest_id, subscription_id, contact_id in returned.all()}
-    return [ids[(subscription.id, contact.id)] for subscription, contact, _digest, _extra in composed]
-
-
-async def _queue_emails(session: AsyncSession, settings: Settings, store: ItemStore, period: str, today,
-                        digest_ids: list[int], composed: list) -> None:
-    """Render and queue each digest's email, then write the digests' subjects, entries and
-    timeline entries with one statement each (``enqueue`` flushes, so nothing else is pending
-    while it runs)."""
-    updates, entries, interactions, owners = [], [], [], {}
-    for digest_id, (subscription, contact, digest, extra) in zip(digest_ids, composed):
-        _finish(settings, store, contact, digest, extra, digest_id)
-        message = await enqueue(
-            session, key=f"digest:{contact.id}:{subscription.id}:{period}", kind="digest",
-            sender=settings.mail.sender, to=digest.to, subject=digest.subject, text=digest.text, html=digest.html,
-            reply_to=digest.reply_to, headers=digest.headers,
-            attachments=[Attachment(f"digest-{period}.ris", digest.ris.encode("utf-8"), RIS_MEDIA_TYPE)])
-        updates.append({"digest_id": digest_id, "subject": digest.subject[:998], "outbox_id": message.id})
-        entries.extend({"digest_id": digest_id, "contact_id": contact.id, "item_id": entry.item.id,
+    returned = await session.execute(
+        insert(table).returning(table.c.id, table.c.subscription_id, table.c.contact_id, table.c.period),
+        [{"subscription_id": p.subscription_id, "contact_id": p.contact_id, "period": p.period,
+          "language": p.digest.language, "subject": p.digest.subject[:998], "item_count": p.digest.item_count,
+          "sent_by_id": sent_by_id} for p in todo])
+    # Keyed by (subscription, contact, period), which is unique: no database has to keep RETURNING in order.
+    ids = {(s, c, period): digest_id for digest_id, s, c, period in returned.all()}
+    digest_ids = [ids[(p.subscription_id, p.contact_id, p.period)] for p in todo]
+    outbox_ids = await enqueue_rows(session, [p.outbox_row for p in todo])
+    await session.execute(update(table).where(table.c.id == bindparam("digest_id")).values(outbox_id=bindparam("outbox_id")),
+                          [{"digest_id": digest_id, "outbox_id": outbox_ids[p.outbox_row["idempotency_key"]]}
+                           for digest_id, p in zip(digest_ids, todo)])
+    entries, interactions, owners = [], [], {}
+    for digest_id, p in zip(digest_ids, todo):
+        entries.extend({"digest_id": digest_id, "contact_id": p.contact_id, "item_id": entry.item.id,
                         "profile_id": entry.profile_id, "section": entry.section, "position": position}
-                       for position, entry in enumerate(digest.entries))
+                       for position, entry in enumerate(p.digest.entries))
         with i18n.language(settings.default_language):
-            notes = _timeline_notes(digest, digest_id, period, contact.email)
+            notes = _timeline_notes(p.digest, digest_id, p.period, p.address)
             interactions.append({
-                "occurred_on": today, "kind": "email", "librarian_id": digest.liaison_id, "notes": notes,
+                "occurred_on": today, "kind": "email", "librarian_id": p.digest.liaison_id, "notes": notes,
                 "subject": i18n.ngettext("New in the library for you: %(num)s item",
-                                         "New in the library for you: %(num)s items", digest.item_count)[:255]})
-        owners[notes] = contact.id  # the notes name the digest, so they tell the rows apart
-    table = Digest.__table__
-    await session.execute(update(table).where(table.c.id == bindparam("digest_id"))
-                          .values(subject=bindparam("subject"), outbox_id=bindparam("outbox_id")), updates)
+                                         "New in the library for you: %(num)s items", p.digest.item_count)[:255]})
+        owners[notes] = p.contact_id  # the notes name the digest, so they tell the rows apart
     await session.execute(insert(DigestEntry.__table__), entries)
     logged = Interaction.__table__
     returned = await session.execute(insert(logged).returning(logged.c.id, logged.c.notes), interactions)
     await session.execute(interaction_contact.insert(), [
         {"interaction_id": interaction_id, "contact_id": owners[notes]} for interaction_id, notes in returned.all()])
+    rows = {}
+    for chunk in chunks(digest_ids, 1000):
+        rows.update({d.id: d for d in await session.scalars(select(Digest).where(Digest.id.in_(chunk)))})
+    return [rows[digest_id] for digest_id in digest_ids]
 
 
 async def queue_digests(session: AsyncSession, settings: Settings, recipients: Sequence[tuple[Subscription, Contact]],
                         period: str, *, sent_by_id: int | None = None, now: datetime | None = None) -> list[Digest]:
-    """Compose and queue the digests of many (subscription, contact) pairs for one period.
+    """Compose and queue the digests of many (subscription, contact) pairs for one period, in the
+    caller's transaction (:func:`prepare_digests` then :func:`store_digests`, chunk by chunk).
 
     Pairs already given a digest for this period, and members who left a group's digest, are
     skipped; so are recipients with nothing new. Returns the digests queued.
     """
     now = now or datetime.now(UTC)
-    today = local_today(now, settings.digests.timezone)
-    liaisons = await Liaisons.load(session, today)
+    liaisons = await Liaisons.load(session, local_today(now, settings.digests.timezone))
     store, taken, queued = ItemStore(), {}, []
     for chunk in chunks(list(recipients), RECIPIENT_CHUNK):
-        pairs = await _not_done(session, chunk, period)
-        composed = await _compose(session, settings, pairs, now, store, liaisons, taken)
-        if not composed:
-            continue
-        digest_ids = await _insert_digests(session, composed, period, sent_by_id)
-        await _queue_emails(session, settings, store, period, today, digest_ids, composed)
-        rows = {d.id: d for d in await session.scalars(select(Digest).where(Digest.id.in_(digest_ids)))}
-        queued.extend(rows[digest_id] for digest_id in digest_ids)
+        prepared = await prepare_digests(session, settings, chunk, period, now=now, taken=taken, liaisons=liaisons,
+                                         store=store)
+        queued.extend(await store_digests(session, settings, prepared, sent_by_id=sent_by_id, now=now))
     return queued
 
 

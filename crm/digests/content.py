@@ -7,11 +7,14 @@ Composition (which items) lives in :mod:`crm.digests.compose`; this module only 
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 
+from markupsafe import Markup
+
 from crm.digests.citations import FormattedCitation, ItemLink
 from crm import i18n
 from crm.i18n import _, lazy, ngettext
 from crm.liaison.models import Contact, LiaisonAssignment
 from crm.sources.models import Item
+from crm.templating import render as render_template
 from crm.templating import render_email
 
 #: Email headings of the sections, in the order a digest shows them.
@@ -35,13 +38,23 @@ MAX_REASONS = 3
 @dataclass
 class DigestItem:
     item: Item
-    profile_id: int
+    profile_id: int | None
     section: str
     score: float
     citation: FormattedCitation
     link: ItemLink | None
     reasons: list[str]
     source_kinds: frozenset[str] = frozenset()
+    #: It arrived because the recipient asked for it (their reading list, their suggestion).
+    arrived: bool = False
+    #: The entry as the email shows it (set by :func:`render`).
+    fragment: "Fragment | None" = None
+
+    @property
+    def fragment_key(self) -> tuple:
+        """What the entry's rendering depends on, besides the language: the same for every recipient
+        who gets this item for the same reasons, so a run renders it once."""
+        return (self.item.id, self.section, self.link.url if self.link else None, tuple(self.reasons), self.arrived)
 
     @property
     def link_label(self) -> str:
@@ -53,6 +66,26 @@ class DigestItem:
         if self.section != "acquisitions" or "marc" not in self.source_kinds:
             return None
         return self.item.ddc or self.item.lcc
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """One entry rendered: HTML (inside the email's HTML, CSS inlined with it) and plain text."""
+
+    html: Markup
+    text: str
+
+
+def render_fragment(entry: DigestItem, cache: dict | None = None) -> Fragment:
+    """The entry in the current language, from ``cache`` when an earlier email showed it the same way."""
+    key = (i18n.current_language(), *entry.fragment_key)
+    if cache is not None and key in cache:
+        return cache[key]
+    html = render_template("email/digest/_entry.html", e=entry).strip("\n")
+    fragment = Fragment(Markup(html), render_template("email/digest/_entry.txt", e=entry).strip("\n"))
+    if cache is not None:
+        cache[key] = fragment
+    return fragment
 
 
 @dataclass
@@ -67,9 +100,12 @@ class DigestSection:
 
 @dataclass
 class ProfileBlock:
-    profile_id: int
+    """The entries of one interest profile, or (``kind="arrivals"``) the items the recipient asked for."""
+
+    profile_id: int | None
     name: str
     sections: list[DigestSection] = field(default_factory=list)
+    kind: str = "profile"
 
     @property
     def count(self) -> int:
@@ -151,10 +187,13 @@ def signature(assignment: LiaisonAssignment | None, language: str) -> dict | Non
 
 def render(digest: RenderedDigest, contact: Contact, assignment: LiaisonAssignment | None, *,
            group_name: str | None, preferences_url: str | None, unsubscribe_url: str | None,
-           export_urls: dict[str, str] | None) -> None:
-    """Fill in the digest's subject, text and HTML (in its language)."""
+           export_urls: dict[str, str] | None, fragments: dict | None = None) -> None:
+    """Fill in the digest's subject, text and HTML (in its language). ``fragments``: a cache of
+    rendered entries shared by the emails of a run."""
     language = digest.language
     with i18n.language(language):
+        for entry in digest.entries:
+            entry.fragment = render_fragment(entry, fragments)
         context = {
             "library_name": library_name(digest.sender),
             "greeting": greeting(contact, language),

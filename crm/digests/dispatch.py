@@ -1,9 +1,10 @@
 """Dispatch due digests: every subscription whose ``next_due_at`` has passed, in batches.
 
-Restart-safe by construction: a subscription's digests are queued and its ``next_due_at``
-moved on in the same transaction, so a crash before the commit leaves it due and the next run
-does it again, and composing is idempotent per (subscription, contact, period), so nothing is
-queued twice. A batch that fails is retried one subscription per transaction, so one broken
+Restart-safe by construction: a subscription's ``next_due_at`` moves on only after all its
+digests are written, so a crash before that leaves it due and the next run does it again; and
+writing is idempotent per (subscription, contact, period), so nothing is queued twice. Composing
+and rendering happen in read-only transactions, and each chunk of digests is written in a short
+one, so the write lock is not held while templates render. A batch that fails is retried one subscription per transaction, so one broken
 subscription is set aside (and retried later) without holding back the others.
 
 A worker that was down does not send a burst of catch-up digests: the next slot is counted from
@@ -17,8 +18,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from crm import db
 from crm.digests.models import Subscription
-from crm.digests.schedule import next_due, period_for
+from crm.digests.schedule import local_today, next_due, period_for
+from crm.digests.selection import ItemStore, Liaisons, chunks
 from crm.digests.services import SubscriptionService
 from crm.settings import Settings
 
@@ -60,41 +63,61 @@ async def _due_ids(session_maker: async_sessionmaker, now: datetime, after_id: i
 
 async def dispatch_batch(session_maker: async_sessionmaker, settings: Settings, subscription_ids: list[int],
                          now: datetime, report: DispatchReport) -> None:
-    """Queue the digests of these subscriptions and move each to its next slot, in one transaction.
+    """Queue the digests of these subscriptions and move each to its next slot.
 
-    Recipients of the same period are composed together (compose shares its queries, items and
-    citations between them), which is what makes a weekly run of thousands of digests fast.
+    Three steps, so that the database's write lock (SQLite has one) is held only while writing:
+    read the due subscriptions and their recipients; for each chunk of recipients, compose and
+    render in a read-only transaction (nearly all the work), then write the digests and their
+    emails in a short one; finally move ``next_due_at`` on, in a transaction that locks the
+    subscriptions (``FOR UPDATE SKIP LOCKED``: one another dispatcher holds is left to it).
+    A crash between steps leaves the subscription due: the next run composes again, and
+    everything already written for the period is skipped (digests are unique per subscription,
+    recipient and period), so nobody gets a digest twice.
     """
     from crm.digests import compose  # written alongside; imported when used
 
     timezone = settings.digests.timezone
-    async with session_maker() as session, session.begin():
-        # Another dispatcher (the CLI next to the worker) may hold some: skip those, they are being done.
-        rows = await session.scalars(
-            select(Subscription).where(Subscription.id.in_(subscription_ids)).order_by(Subscription.id)
-            .with_for_update(skip_locked=True, of=Subscription))
-        due = [s for s in rows.unique()
-               if s.next_due_at is not None and s.next_due_at <= now and s.frequency != "paused"]
-        if not due:
-            return
-        service = SubscriptionService(session, timezone)
-        by_period: dict[str, list] = {}
-        plans, recipients = [], 0
-        for subscription in due:
-            period = period_for(subscription, subscription.next_due_at, timezone)
-            members = await service.recipients(subscription)
-            by_period.setdefault(period, []).extend((subscription, contact) for contact in members)
-            plans.append((subscription, next_due(subscription, max(subscription.next_due_at, now), timezone)))
-            recipients += len(members)
-        queued, sent_to = 0, set()
-        for period, pairs in by_period.items():
-            digests = await compose.queue_digests(session, settings, pairs, period, now=now)
+    with db.reading():
+        async with session_maker() as session:
+            rows = await session.scalars(
+                select(Subscription).where(Subscription.id.in_(subscription_ids)).order_by(Subscription.id))
+            due = [s for s in rows.unique()
+                   if s.next_due_at is not None and s.next_due_at <= now and s.frequency != "paused"]
+            if not due:
+                return
+            service = SubscriptionService(session, timezone)
+            by_period: dict[str, list] = {}
+            recipients = 0
+            for subscription in due:
+                members = await service.recipients(subscription)
+                period = period_for(subscription, subscription.next_due_at, timezone)
+                by_period.setdefault(period, []).extend((subscription, contact) for contact in members)
+                recipients += len(members)
+            liaisons = await Liaisons.load(session, local_today(now, timezone))
+    store, taken, queued, sent_to = ItemStore(), {}, 0, set()
+    for period, pairs in by_period.items():
+        for chunk in chunks(pairs, compose.RECIPIENT_CHUNK):
+            with db.reading():
+                async with session_maker() as session:
+                    prepared = await compose.prepare_digests(session, settings, chunk, period, now=now, taken=taken,
+                                                             liaisons=liaisons, store=store)
+            if not prepared:
+                continue
+            async with session_maker() as session, session.begin():
+                digests = await compose.store_digests(session, settings, prepared, now=now)
             queued += len(digests)
             sent_to.update(d.subscription_id for d in digests)
-        for subscription, following in plans:
+    async with session_maker() as session, session.begin():
+        # Another dispatcher (the CLI next to the worker) may hold some: skip those, it moves them on.
+        locked = await session.scalars(
+            select(Subscription).where(Subscription.id.in_([s.id for s in due])).order_by(Subscription.id)
+            .with_for_update(skip_locked=True, of=Subscription))
+        for subscription in locked.unique():
+            if subscription.next_due_at is None or subscription.next_due_at > now:
+                continue  # moved on meanwhile
             if subscription.id in sent_to:
                 subscription.last_sent_at = now
-            subscription.next_due_at = following
+            subscription.next_due_at = next_due(subscription, max(subscription.next_due_at, now), timezone)
     # Counted once committed.
     report.subscriptions += len(due)
     report.recipients += recipients

@@ -61,6 +61,13 @@ class DigestHistory:
     async def get(self, digest_id: int) -> Digest | None:
         return await self.session.get(Digest, digest_id) if storable(digest_id) else None
 
+    async def find(self, subscription_id: int, contact_id: int, period: str) -> Digest | None:
+        """The digest of one recipient, subscription and period (unique)."""
+        if not (storable(subscription_id) and storable(contact_id)):
+            return None
+        return await self.session.scalar(select(Digest).where(
+            Digest.subscription_id == subscription_id, Digest.contact_id == contact_id, Digest.period == period[:20]))
+
     async def deliveries(self, digests: list[Digest]) -> dict[int, Delivery]:
         """The outbox state of each digest's email, in one query (keyed by digest id)."""
         ids = {d.outbox_id for d in digests if d.outbox_id is not None}
@@ -111,7 +118,21 @@ def sandboxed(html: str) -> str:
     return html.replace("<head>", "<head>" + meta, 1) if "<head>" in html[:500] else meta + html
 
 
+def read_digest_token(settings: Settings, token: str | None) -> tuple[int, int, str]:
+    """(subscription, contact, period) named by a valid export token; TokenError otherwise."""
+    if not token:
+        raise TokenError("invalid")
+    payload = read_token(settings, EXPORT_PURPOSE, token)
+    try:
+        subscription_id, contact_id, period = int(payload["s"]), int(payload["c"]), str(payload["p"])
+    except (TypeError, KeyError, ValueError):
+        raise TokenError("invalid") from None
+    return subscription_id, contact_id, period
+
+
 def read_export_token(settings: Settings, token: str | None, digest_id: int) -> int:
+    """The contact named for this digest by an export token of the first format (``{"d", "c"}``,
+    links in digests queued before 2026-11-24); TokenError otherwise."""
     """The contact a valid export token names for this digest; TokenError otherwise."""
     if not token:
         raise TokenError("invalid")

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from crm.acquisitions.services import arrivals_for_contacts
 from crm.digests import content
 from crm.digests.citations import ItemLink, item_link
 from crm.digests.export import to_ris
@@ -102,6 +103,8 @@ class Candidates:
         self.profiles: dict[tuple[str, int], list[Profile]] = defaultdict(list)
         self.matches: dict[int, list[tuple[int, float, list]]] = defaultdict(list)
         self.sent: dict[int, set[int]] = defaultdict(set)
+        #: Items that arrived for a contact (their reading list, their suggestion): the digest marks them.
+        self.arrivals: dict[int, list] = {}
 
     async def load(self, session: AsyncSession, pairs: Sequence[tuple[Subscription, Contact]], now: datetime) -> None:
         contact_owners = {s.contact_id for s, _ in pairs if s.contact_id is not None}
@@ -131,6 +134,19 @@ class Candidates:
                 .where(DigestEntry.contact_id.in_(contacts), DigestEntry.item_id.in_(select(Match.item_id).where(*wanted))))
             for contact_id, item_id in sent.all():
                 self.sent[contact_id].add(item_id)
+        self.arrivals = await arrivals_for_contacts(session, contacts, cutoff)
+        if arrived := {note.item_id for notes in self.arrivals.values() for note in notes}:
+            for ids in chunks(sorted(arrived), ID_CHUNK):
+                sent = await session.execute(select(DigestEntry.contact_id, DigestEntry.item_id)
+                                             .where(DigestEntry.contact_id.in_(contacts), DigestEntry.item_id.in_(ids)))
+                for contact_id, item_id in sent.all():
+                    self.sent[contact_id].add(item_id)
+
+    @property
+    def item_ids(self) -> set[int]:
+        """Every item some recipient of the chunk could get."""
+        return ({item_id for matches in self.matches.values() for item_id, _s, _e in matches}
+                | {note.item_id for notes in self.arrivals.values() for note in notes})
 
     def owner_profiles(self, subscription: Subscription) -> list[Profile]:
         if subscription.contact_id is not None:
@@ -148,6 +164,8 @@ class ItemStore:
         self._ris: dict[tuple, str] = {}
         self._placed: dict[int, tuple[str, ItemLink | None]] = {}
         self._reasons: dict[tuple[int, int, str], list[str]] = {}
+        #: Entries rendered for the emails of this run (content.render_fragment).
+        self.fragments: dict[tuple, object] = {}
 
     def placed(self, item_id: int, settings: Settings) -> tuple[str, ItemLink | None]:
         """The item's section and reader's link (the same for every recipient)."""
@@ -209,6 +227,16 @@ def choose(subscription: Subscription, profiles: list[Profile], candidates: Cand
     chosen.sort(key=lambda pair: (-pair[1][0], -store.items[pair[0]].first_seen_at.timestamp(), -pair[0]))
     return [(item_id, profile, score, explanation)
             for item_id, (score, _rank, profile, explanation) in chosen[:max(subscription.max_items or 0, 0)]]
+
+
+def arrived(subscription: Subscription, contact: Contact, candidates: Candidates, store: ItemStore,
+            taken: set[int]) -> list[tuple[int, str]]:
+    """(item, reason) of the items that arrived for this recipient and were not sent to them yet.
+
+    They come first in the digest, whatever its sections and size: the recipient asked for them.
+    """
+    return [(note.item_id, note.reason) for note in candidates.arrivals.get(contact.id, ())
+            if note.item_id not in taken and note.item_id in store.items]
 
 
 def reasons_for(explanation: list, profile: Profile) -> list[str]:

@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm.errors import Conflict
@@ -115,22 +115,23 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _due(now: datetime):
-    return or_(
-        and_(_outbox.c.status == "queued", _outbox.c.next_attempt_at <= now),
-        and_(_outbox.c.status == "sending", _outbox.c.claimed_until < now),
-    )
-
-
 async def claim(session: AsyncSession, size: int, lease: timedelta = CLAIM_LEASE) -> list[_Claimed]:
-    """Mark up to ``size`` due rows ``sending`` under a lease and return them (caller commits)."""
+    """Mark up to ``size`` due rows ``sending`` under a lease (and up to ``size`` rows whose
+    sender's lease ran out) and return them (caller commits)."""
     now = _now()
-    pick = select(_outbox.c.id).where(_due(now)).order_by(_outbox.c.next_attempt_at, _outbox.c.id).limit(size)
+    # Two index range scans, each already in order, instead of one OR that sorted every due row
+    # for each claim (ix_outbox_due is (status, next_attempt_at), and the row id follows).
+    queued = (select(_outbox.c.id).where(_outbox.c.status == "queued", _outbox.c.next_attempt_at <= now)
+              .order_by(_outbox.c.next_attempt_at, _outbox.c.id).limit(size))
+    stale = (select(_outbox.c.id).where(_outbox.c.status == "sending", _outbox.c.claimed_until < now)
+             .order_by(_outbox.c.id).limit(size))
     if session.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
+        queued, stale = queued.with_for_update(skip_locked=True), stale.with_for_update(skip_locked=True)
+    # One statement, so the claim writes first and never works from a stale read.
+    picked = union_all(select(queued.subquery().c.id), select(stale.subquery().c.id))
     statement = (
         update(_outbox)
-        .where(_outbox.c.id.in_(pick.scalar_subquery()))
+        .where(_outbox.c.id.in_(picked))
         .values(status="sending", claimed_until=now + lease, updated_at=now)
         .returning(_outbox.c.id, _outbox.c.recipient, _outbox.c.raw, _outbox.c.attempts, _outbox.c.next_attempt_at,
                    _outbox.c.last_error)

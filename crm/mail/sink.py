@@ -16,6 +16,7 @@ from email.parser import BytesHeaderParser
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from crm.db import writing
 from crm.mail.bounces import record_inbound
 from crm.mail.models import SinkMessage
 from crm.mail.verp import is_return_path
@@ -62,10 +63,11 @@ async def store_message(session_maker: async_sessionmaker, mail_from: str, recip
         message_id=_clip(message_id, _HEADER_MAX),
         raw=raw,
     )
-    async with session_maker() as session, session.begin():
-        session.add(row)
-        if settings is not None and any(is_return_path(settings, r) for r in recipients):
-            await record_inbound(session, raw, recipients, settings)
+    with writing():  # it may read (bounces, replies) before it writes: take the SQLite write lock first
+        async with session_maker() as session, session.begin():
+            session.add(row)
+            if settings is not None and any(is_return_path(settings, r) for r in recipients):
+                await record_inbound(session, raw, recipients, settings)
     return row.id
 
 

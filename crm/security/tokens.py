@@ -7,6 +7,7 @@ reveal nothing but the object they name.
 """
 
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -32,8 +33,14 @@ class TokenError(Exception):
         self.reason = reason  # "invalid" or "expired"
 
 
+@lru_cache(maxsize=64)
+def _serializer_for(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
+    # Building one derives its signing key: a digest run signs three links per email, so keep them.
+    return URLSafeTimedSerializer(secret_key, salt=f"crm-link:{purpose}")
+
+
 def _serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.secret_key, salt=f"crm-link:{purpose}")
+    return _serializer_for(settings.secret_key, purpose)
 
 
 def make_token(settings: Settings, purpose: str, payload: Any) -> str:

@@ -121,6 +121,30 @@ async def test_a_lecturer_suggestion_arriving_is_marked_for_their_digest(session
     with i18n.language("vi"):
         assert labels.label(labels.ARRIVAL_REASONS, notes[0].reason) == "Đã về: tài liệu Thầy/Cô đề xuất"
 
+    # Her next digest marks it, first, though no interest profile of hers matched it; then never again.
+    from crm.digests import compose
+    from crm.digests.models import DigestEntry, Subscription
+    from crm.liaison.models import Contact
+
+    subscription = await factory.add(Subscription(contact_id=lan.id, language="vi", max_items=30,
+                                                  sections=["articles"]))
+    async with session_maker() as s, s.begin():
+        digest = await compose.queue_digest(s, settings, await s.get(Subscription, subscription.id),
+                                            await s.get(Contact, lan.id), "2026-W48")
+    assert digest is not None and digest.item_count == 1
+    [message] = await outbox(session_maker, kind="digest")
+    subject, text, html = parsed(message)
+    assert "Tài liệu đã về theo đề nghị" in text and "✓ Đã về: tài liệu Thầy/Cô đề xuất" in text
+    assert "Quản trị thư viện số" in text
+    assert "Danh mục tài liệu học phần và đề xuất bổ sung" in html and "Đã về: tài liệu Thầy/Cô đề xuất" in html
+    async with session_maker() as s:
+        [entry] = await s.scalars(select(DigestEntry))
+        assert entry.profile_id is None and entry.item_id == notes[0].item_id and entry.section == "acquisitions"
+    async with session_maker() as s, s.begin():
+        again = await compose.queue_digest(s, settings, await s.get(Subscription, subscription.id),
+                                           await s.get(Contact, lan.id), "2026-W49")
+    assert again is None  # nothing new: the arrival was sent once
+
 
 async def test_the_scheduled_job_runs_the_arrival_check(session_maker, factory, settings):
     await form_post_free_suggestion(session_maker, settings)

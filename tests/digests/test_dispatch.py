@@ -90,15 +90,15 @@ async def test_a_failure_rolls_back_and_retries_later(factory, session_maker, se
     now = datetime.now(UTC)
     for sub in (failing, fine):
         await make_due(factory, sub, now - timedelta(minutes=1))
-    real = compose.queue_digests
+    real = compose.prepare_digests
 
     async def broken(session, settings, pairs, period, **kw):
-        if pairs and pairs[0][0].id == failing.id:
-            await real(session, settings, pairs, period, **kw)  # queued, then the crash: rolled back
+        if any(subscription.id == failing.id for subscription, _contact in pairs):
+            await real(session, settings, pairs, period, **kw)  # composed, then the crash: nothing written
             raise RuntimeError("SMTP template exploded")
         return await real(session, settings, pairs, period, **kw)
 
-    monkeypatch.setattr(compose, "queue_digests", broken)
+    monkeypatch.setattr(compose, "prepare_digests", broken)
     report = await dispatch_due_digests(session_maker, settings, now=now)
     assert report.failed == 1 and "exploded" in report.errors[0]
     assert report.digests == 1  # the other subscription went out
@@ -106,7 +106,7 @@ async def test_a_failure_rolls_back_and_retries_later(factory, session_maker, se
     async with session_maker() as s:
         assert [d.contact_id for d in await s.scalars(select(Digest))] == [other.id]
 
-    monkeypatch.setattr(compose, "queue_digests", real)
+    monkeypatch.setattr(compose, "prepare_digests", real)
     assert (await dispatch_due_digests(session_maker, settings, now=now + timedelta(minutes=1))).subscriptions == 0
     later = await dispatch_due_digests(session_maker, settings, now=now + RETRY_AFTER)
     assert (later.subscriptions, later.digests, later.failed) == (1, 1, 0)

@@ -131,7 +131,8 @@ async def queued_digest(factory, session_maker, settings):
 
 async def test_export_links_work_without_login(factory, session_maker, settings, new_client):
     an, digest = await queued_digest(factory, session_maker, settings)
-    urls = compose.export_urls(settings, digest.id, an.id)
+    urls = compose.export_urls(settings, digest.subscription_id, an.id, digest.period)
+    assert urls["ris"].startswith(f"{settings.base_url}/digests/export.ris?token=")
     async with new_client() as anonymous:
         r = await anonymous.get(urls["ris"].removeprefix(settings.base_url))
         assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-research-info-systems")
@@ -149,29 +150,34 @@ async def test_export_links_work_without_login(factory, session_maker, settings,
 
 async def test_export_token_tampering_is_refused(factory, session_maker, settings, new_client, monkeypatch):
     an, digest = await queued_digest(factory, session_maker, settings)
-    token = compose.export_token(settings, digest.id, an.id)
-    other = compose.export_token(settings, digest.id + 1, an.id)
+    token = compose.export_token(settings, digest.subscription_id, an.id, digest.period)
     async with new_client() as anonymous:
-        for url in (f"/digests/{digest.id}/export.ris?token={token[:-2]}xx",
-                    f"/digests/{digest.id}/export.bib?token=",
-                    f"/digests/{digest.id}/export.bib",
-                    f"/digests/{digest.id}/export.ris?token={other}",
-                    f"/digests/{digest.id + 1}/export.ris?token={token}"):
+        for url in (f"/digests/export.ris?token={token[:-2]}xx", "/digests/export.bib?token=", "/digests/export.bib",
+                    f"/digests/export.ris?token=<script>"):
             r = await anonymous.get(url)
             assert r.status_code == 403, url
-            assert "Đường dẫn không hợp lệ" in r.text
-        # A token for the right digest but another recipient: the digest is not theirs.
-        r = await anonymous.get(f"/digests/{digest.id}/export.ris?token={compose.export_token(settings, digest.id, an.id + 7)}")
-        assert r.status_code == 404
+            assert "Đường dẫn không hợp lệ" in r.text and "<script>" not in r.text
+        # A valid token naming a digest that does not exist (another recipient, another week): nothing.
+        for other in (compose.export_token(settings, digest.subscription_id, an.id + 7, digest.period),
+                      compose.export_token(settings, digest.subscription_id, an.id, "2026-W49")):
+            r = await anonymous.get(f"/digests/export.ris?token={other}")
+            assert r.status_code == 404
         # Another purpose's token (an unsubscribe link) opens nothing here.
         from crm.digests import links
-        r = await anonymous.get(f"/digests/{digest.id}/export.ris?token={links.unsubscribe_token(settings, 1, an.id)}")
+        r = await anonymous.get(f"/digests/export.ris?token={links.unsubscribe_token(settings, 1, an.id)}")
         assert r.status_code == 403
+        # Links of the first format (/digests/<id>/export…, token naming the digest id) still work.
+        from crm.security.tokens import make_token
+        legacy = make_token(settings, compose.EXPORT_PURPOSE, {"d": digest.id, "c": an.id})
+        assert (await anonymous.get(f"/digests/{digest.id}/export.ris?token={legacy}")).status_code == 200
+        assert (await anonymous.get(f"/digests/{digest.id + 1}/export.ris?token={legacy}")).status_code == 403
+        other_reader = make_token(settings, compose.EXPORT_PURPOSE, {"d": digest.id, "c": an.id + 7})
+        assert (await anonymous.get(f"/digests/{digest.id}/export.ris?token={other_reader}")).status_code == 404
         past = time.time() - 200 * 24 * 3600
         monkeypatch.setattr("itsdangerous.timed.time.time", lambda: past)
-        old = compose.export_token(settings, digest.id, an.id)
+        old = compose.export_token(settings, digest.subscription_id, an.id, digest.period)
         monkeypatch.undo()
-        r = await anonymous.get(f"/digests/{digest.id}/export.ris?token={old}")
+        r = await anonymous.get(f"/digests/export.ris?token={old}")
         assert r.status_code == 410 and "Đường dẫn đã hết hạn" in r.text
 
 

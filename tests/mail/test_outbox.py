@@ -7,7 +7,7 @@ from email.parser import BytesParser
 from sqlalchemy import func, select
 
 from crm.mail.models import OutboxMessage
-from crm.mail.outbox import Attachment, build_message, enqueue, format_address, message_id_for
+from crm.mail.outbox import Attachment, enqueue, format_address, message_id_for, render_message
 from crm.mail.services import parse_message
 
 SENDER = "Thư viện <thu-vien@thuvien.demo.edu.vn>"
@@ -18,7 +18,7 @@ def _parse(raw: bytes):
 
 
 def test_the_message_reads_back_exactly_as_it_was_given():
-    raw = build_message(
+    raw = render_message(
         sender=SENDER, to=format_address("Nguyễn Văn An", "an.nguyenvan@demo.edu.vn"),
         subject="Thư mục tài liệu mới tháng 11 – Khoa Công nghệ Thông tin – thư viện số và số hóa tài liệu",
         text="Kính gửi Thầy An,\n\nThư viện xin giới thiệu 12 tài liệu mới.\n", html="<p>Kính gửi <b>Thầy An</b></p>\n",
@@ -26,7 +26,7 @@ def test_the_message_reads_back_exactly_as_it_was_given():
         headers={"List-Unsubscribe": "<https://thuvien.demo.edu.vn/unsubscribe/tok>",
                  "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
         attachments=[Attachment("tài-liệu-mới.ris", b"TY  - BOOK\nER  - \n", "application/x-research-info-systems")],
-    ).as_bytes()
+    )
     assert all(len(line) <= 998 for line in raw.split(b"\n"))
     message = _parse(raw)
     assert str(message["From"]) == "Thư viện <thu-vien@thuvien.demo.edu.vn>"
@@ -47,8 +47,8 @@ def test_the_message_reads_back_exactly_as_it_was_given():
 
 def test_text_only_and_very_long_lines():
     long_line = "tài liệu " * 300
-    raw = build_message(sender=SENDER, to="an.nguyenvan@demo.edu.vn", subject="Plain ASCII subject",
-                        text=long_line, message_id="<x@y>").as_bytes()
+    raw = render_message(sender=SENDER, to="an.nguyenvan@demo.edu.vn", subject="Plain ASCII subject",
+                        text=long_line, message_id="<x@y>")
     assert all(len(line) <= 998 for line in raw.split(b"\n"))
     assert b"quoted-printable" in raw
     message = _parse(raw)
@@ -57,8 +57,8 @@ def test_text_only_and_very_long_lines():
 
 
 def test_header_injection_is_impossible():
-    raw = build_message(sender=SENDER, to="an.nguyenvan@demo.edu.vn", subject="Câu hỏi\r\nBcc: victim@example.com",
-                        text="x", message_id="<x@y>", headers={"X-Note": "a\nTo: other@example.com"}).as_bytes()
+    raw = render_message(sender=SENDER, to="an.nguyenvan@demo.edu.vn", subject="Câu hỏi\r\nBcc: victim@example.com",
+                        text="x", message_id="<x@y>", headers={"X-Note": "a\nTo: other@example.com"})
     message = _parse(raw)
     assert message["Bcc"] is None and message.get_all("To") == ["an.nguyenvan@demo.edu.vn"]
     assert str(message["Subject"]) == "Câu hỏi Bcc: victim@example.com"
@@ -92,3 +92,42 @@ async def test_the_row_returned_is_the_stored_row(session_maker):
     async with session_maker() as s:
         stored = await s.get(OutboxMessage, row.id)
     assert stored.status == "cancelled" and stored.created_at is not None and stored.next_attempt_at is not None
+
+
+# --- the serializer against the standard library's parser --------------------------------------
+
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st  # noqa: E402
+
+_texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=3000)
+
+
+@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(subject=st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=200), text=_texts,
+       html=st.none() | _texts, name=st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=60),
+       filename=st.none() | st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40),
+       content=st.binary(max_size=2000))
+def test_any_message_reads_back_exactly_and_without_defects(subject, text, html, name, filename, content):
+    attachments = [Attachment(filename, content, "application/x-research-info-systems")] if filename else None
+    raw = render_message(sender=SENDER, to=format_address(name, "an.nguyenvan@demo.edu.vn"), subject=subject,
+                         text=text, html=html, message_id="<id@thuvien.demo.edu.vn>",
+                         headers={"List-Id": "<digests.thuvien.demo.edu.vn>"}, attachments=attachments)
+    assert all(len(line) <= 998 for line in raw.split(b"\n"))
+    message = _parse(raw)
+    assert all(not part.defects for part in message.walk())
+    assert str(message["Subject"]).split() == subject.split()
+    assert message["To"].addresses[0].addr_spec == "an.nguyenvan@demo.edu.vn"
+    assert message["List-Id"] == "<digests.thuvien.demo.edu.vn>" and message["MIME-Version"] == "1.0"
+    normalized = (lambda value: value.replace("\r\n", "\n").replace("\r", "\n"))
+    bodies = [part for part in message.walk() if part.get_content_maintype() == "text"]
+    assert bodies[0].get_content_type() == "text/plain"
+    assert bodies[0].get_payload(decode=True).decode("utf-8") == normalized(text)
+    if html is not None:
+        assert bodies[1].get_content_type() == "text/html"
+        assert bodies[1].get_payload(decode=True).decode("utf-8") == normalized(html)
+    files = [part for part in message.walk() if part.get_content_disposition() == "attachment"]
+    if filename:
+        [attached] = files
+        assert attached.get_payload(decode=True) == content
+        assert attached.get_filename() == (" ".join(filename.replace("\\", "").replace('"', "").split()) or "attachment")
+    else:
+        assert files == []

@@ -7,7 +7,8 @@ import pytest
 PUBLIC = {"/login", "/logout", "/language"}
 PUBLIC_PREFIXES = ("/static", "/schema")
 PUBLIC_PREFIXES += ("/preferences/", "/unsubscribe/")  # digest links: signed tokens, tested in tests/digests
-PUBLIC |= {"/digests/{digest_id:int}/export.ris", "/digests/{digest_id:int}/export.bib"}  # signed token, tests/digests
+PUBLIC |= {"/digests/{digest_id:int}/export.ris", "/digests/{digest_id:int}/export.bib",  # signed token, tests/digests
+           "/digests/export.ris", "/digests/export.bib"}
 PUBLIC_PREFIXES += ("/ask", "/faq", "/questions/track/", "/questions/reply/")  # students and lecturers: tests/questions
 PUBLIC |= {"/suggest", "/suggest/{token:str}"}  # purchase suggestions (signed link, rate limit): tests/acquisitions
 

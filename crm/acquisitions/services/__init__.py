@@ -6,10 +6,10 @@
 - ``plan``, ``exports``: the ranked purchase plan, CSV/XLSX; ``weeding``: the weeding report;
 - ``arrivals``: new items filling gaps and suggestions, and who is told.
 
-Other domains call the two functions re-exported here: ``arrivals_for_contact`` (the digest
+Other domains call the functions re-exported here: ``arrivals_for_contacts`` (the digest
 composer marks arrived items) and ``resolve_arrivals`` (the job).
 """
 
-from crm.acquisitions.services.arrivals import ArrivalNote, arrivals_for_contact, resolve_arrivals
+from crm.acquisitions.services.arrivals import ArrivalNote, arrivals_for_contact, arrivals_for_contacts, resolve_arrivals
 
-__all__ = ["ArrivalNote", "arrivals_for_contact", "resolve_arrivals"]
+__all__ = ["ArrivalNote", "arrivals_for_contact", "arrivals_for_contacts", "resolve_arrivals"]
