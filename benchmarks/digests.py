@@ -12,9 +12,10 @@ Measured in one run, against the same sink:
   queued messages, cycled) — the ceiling for this machine; measured before and after the send
   phase and averaged, because the machine is shared; and, for reference, the same with 1 KiB
   messages (the sink reads a message line by line, so its rate depends on the size);
-* compose + queue: ``crm.digests.compose.queue_digests`` for every recipient, 500 recipients per
-  transaction (selection, CSL citations with a cold cache, Jinja rendering, CSS inlining, RIS
-  export, MIME building, outbox rows, digest entries, timeline entries);
+* compose + queue: the dispatch job (``crm.digests.dispatch.dispatch_due_digests``) with every
+  subscription due and nothing sending: selection, CSL citations with a cold cache, Jinja
+  rendering, CSS inlining, RIS export, MIME building in read-only transactions, then outbox
+  rows, digests, digest entries and timeline entries written per chunk;
 * send: ``crm.mail.sender.send_queued`` with ``settings.mail.connections = 10``;
 * the pipeline as deployed: the digests, outbox and timeline entries are wiped, every
   subscription made due, and the real dispatch job (``crm.digests.dispatch.dispatch_due_digests``,
@@ -65,8 +66,6 @@ ITEMS_PER_DIGEST = 20
 ITEM_POOL = 1_000
 FACULTIES = 20
 CONNECTIONS = 10
-#: Recipients per transaction in the compose phase.
-TRANSACTION = 500
 #: Distinct pre-built messages the raw run cycles through.
 RAW_SAMPLE = 500
 PERIOD = "2026-W48"
@@ -232,15 +231,19 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+async def _make_due(session_maker) -> None:
+    async with session_maker() as s, s.begin():
+        await s.execute(update(Subscription).values(next_due_at=datetime.now(UTC) - timedelta(minutes=1),
+                                                    last_sent_at=None))
+
+
 async def _compose(session_maker, settings: Settings) -> tuple[float, int]:
-    started, queued = time.perf_counter(), 0
-    for offset in range(0, RECIPIENTS, TRANSACTION):
-        async with session_maker() as s, s.begin():
-            subscriptions = list((await s.scalars(select(Subscription).order_by(Subscription.id)
-                                                  .offset(offset).limit(TRANSACTION))).unique())
-            digests = await compose.queue_digests(s, settings, [(sub, sub.contact) for sub in subscriptions], PERIOD)
-            queued += len(digests)
-    return time.perf_counter() - started, queued
+    """The dispatch job alone: every subscription due, nothing sending."""
+    await _make_due(session_maker)
+    started = time.perf_counter()
+    with db.writing():  # as the scheduler runs its jobs
+        report = await dispatch_due_digests(session_maker, settings)
+    return time.perf_counter() - started, report.digests
 
 
 async def _raw_messages(session_maker) -> list[tuple[str, bytes]]:
@@ -316,8 +319,7 @@ async def _pipeline(session_maker, settings: Settings, port: int, count, expecte
         for table in (interaction_contact, Interaction.__table__, DigestEntry.__table__, Digest.__table__,
                       OutboxMessage.__table__):
             await s.execute(delete(table))
-        await s.execute(update(Subscription).values(next_due_at=datetime.now(UTC) - timedelta(minutes=1),
-                                                    last_sent_at=None))
+    await _make_due(session_maker)
     count.value = 0
     sender = await _sender(settings, port)
     try:

@@ -31,6 +31,8 @@ LINK_LABELS = {
 }
 #: How a Vietnamese email addresses a reader whose gender it does not know.
 VI_ADDRESS = {"lecturer": "Thầy/Cô", "researcher": "Anh/Chị", "student": "bạn", "staff": "Anh/Chị"}
+#: Rendered entries kept per run (about a kilobyte each).
+FRAGMENT_CACHE_SIZE = 50_000
 #: Reasons shown per entry (the strongest first).
 MAX_REASONS = 3
 
@@ -84,6 +86,8 @@ def render_fragment(entry: DigestItem, cache: dict | None = None) -> Fragment:
     html = render_template("email/digest/_entry.html", e=entry).strip("\n")
     fragment = Fragment(Markup(html), render_template("email/digest/_entry.txt", e=entry).strip("\n"))
     if cache is not None:
+        if len(cache) >= FRAGMENT_CACHE_SIZE:
+            cache.clear()  # a very large run: start over rather than grow without end
         cache[key] = fragment
     return fragment
 

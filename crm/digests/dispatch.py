@@ -62,7 +62,7 @@ async def _due_ids(session_maker: async_sessionmaker, now: datetime, after_id: i
 
 
 async def dispatch_batch(session_maker: async_sessionmaker, settings: Settings, subscription_ids: list[int],
-                         now: datetime, report: DispatchReport) -> None:
+                         now: datetime, report: DispatchReport, store: ItemStore | None = None) -> None:
     """Queue the digests of these subscriptions and move each to its next slot.
 
     Three steps, so that the database's write lock (SQLite has one) is held only while writing:
@@ -94,7 +94,8 @@ async def dispatch_batch(session_maker: async_sessionmaker, settings: Settings, 
                 by_period.setdefault(period, []).extend((subscription, contact) for contact in members)
                 recipients += len(members)
             liaisons = await Liaisons.load(session, local_today(now, timezone))
-    store, taken, queued, sent_to = ItemStore(), {}, 0, set()
+    # The run's items, citations and rendered entries are shared by its batches (``store``).
+    store, taken, queued, sent_to = store or ItemStore(), {}, 0, set()
     for period, pairs in by_period.items():
         for chunk in chunks(pairs, compose.RECIPIENT_CHUNK):
             with db.reading():
@@ -140,6 +141,7 @@ async def dispatch_due_digests(session_maker: async_sessionmaker, settings: Sett
     """Queue the digests of every due subscription; returns what was done."""
     now = now or datetime.now(UTC)
     report = DispatchReport()
+    store = ItemStore()
     last_id = 0
     while True:
         ids = await _due_ids(session_maker, now, last_id)
@@ -147,13 +149,13 @@ async def dispatch_due_digests(session_maker: async_sessionmaker, settings: Sett
             break
         last_id = max(ids)
         try:
-            await dispatch_batch(session_maker, settings, ids, now, report)
+            await dispatch_batch(session_maker, settings, ids, now, report, store)
             continue
         except Exception:
             log.warning("a batch of %s due subscriptions failed; dispatching them one by one", len(ids), exc_info=True)
         for subscription_id in ids:  # find the culprit; the others still go out
             try:
-                await dispatch_batch(session_maker, settings, [subscription_id], now, report)
+                await dispatch_batch(session_maker, settings, [subscription_id], now, report, store)
             except Exception as exc:
                 log.exception("dispatching subscription %s failed; trying again in %s", subscription_id, RETRY_AFTER)
                 report.error(f"subscription {subscription_id}: {exc}")
