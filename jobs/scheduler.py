@@ -102,6 +102,9 @@ async def run_job(job: Job, scheduler: Scheduler) -> None:
 
 def build_scheduler(settings: Settings, session_maker: async_sessionmaker, jobs: list[Job] | None = None) -> Scheduler:
     """A scheduler with every job registered (not started)."""
+    # APScheduler logs every run at INFO ("Running job …" twice a minute for the outbox alone);
+    # our jobs log what they did themselves.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     scheduler = Scheduler(
         JobContext(settings=settings, session_maker=session_maker),
         timezone=UTC,
