@@ -9,7 +9,7 @@ from typing import Any
 from advanced_alchemy.base import BigIntAuditBase, orm_registry
 from advanced_alchemy.extensions.litestar import AsyncSessionConfig, EngineConfig, SQLAlchemyAsyncConfig
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from crm.settings import Settings
 
@@ -82,6 +82,13 @@ def reading() -> Iterator[None]:
 
 def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+
+
+async def release(session: AsyncSession) -> None:
+    """End a request's transaction (it has only read so far) before work that runs in transactions
+    of its own, such as an import: on SQLite the request's ``BEGIN IMMEDIATE`` holds the write lock,
+    which those transactions need."""
+    await session.commit()
 
 
 class WriteIntentMiddleware:

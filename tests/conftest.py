@@ -3,6 +3,7 @@ a client that logs in through the real login form (with its CSRF token), and dat
 
 import asyncio
 import dataclasses
+import gc
 import os
 import re
 import shutil
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from litestar.testing import AsyncTestClient
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.pool import NullPool
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -21,6 +22,34 @@ PG_URL = os.environ.get("CRM_TEST_DATABASE_URL")
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 PASSWORD = "correct horse battery"
 CSRF_INPUT = re.compile(r'name="_csrf_token" value="([^"]+)"')
+
+
+def pytest_collection_finish(session):
+    # Every test builds an app (hundreds of route handlers: many short-lived objects). Moving what
+    # is alive now (imported modules, collected tests) out of the collector's reach keeps Python's
+    # full collections from rescanning it again and again; garbage made by tests is still collected.
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _light_password_hashing():
+    """argon2id with light parameters inside the test process.
+
+    The production parameters (64 MiB, 3 passes) cost ~0.2 s a hash and as much a check, on
+    purpose; most tests create a user and log in, so they paid it two or three times over. The
+    algorithm and hash format are unchanged; `crm` subprocesses (CLI and browser tests) still use
+    the production parameters.
+    """
+    from argon2 import PasswordHasher
+
+    from crm.security import services
+
+    hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(services, "_hasher", hasher)
+        mp.setattr(services, "_DUMMY_HASH", hasher.hash("not-a-real-password"))
+        yield
 
 
 def _settings(tmp: Path, url: str) -> Settings:
@@ -34,6 +63,58 @@ def _settings(tmp: Path, url: str) -> Settings:
     )
 
 
+# PostgreSQL: every test shares one database, reset before each test by one call to this function.
+# It leaves what TRUNCATE … RESTART IDENTITY of every table left (empty tables, sequences starting
+# over, alembic_version kept) at a fraction of the cost: it touches only tables that have rows,
+# emptying them with DELETE in foreign-key order (TRUNCATE, which rewrites every table and index
+# it cascades to, only for a table with many rows), and restarts only sequences that were used.
+RESET_FUNCTION = """
+CREATE OR REPLACE FUNCTION crm_test_reset() RETURNS void LANGUAGE plpgsql
+SET client_min_messages = warning AS $$
+DECLARE
+    rel regclass;
+    n bigint;
+    bulky text[] := '{}';
+    small regclass[] := '{}';
+    seq record;
+BEGIN
+    -- Referencing tables before the tables they reference (self-references aside).
+    FOR rel IN
+        WITH RECURSIVE edge AS (
+            SELECT DISTINCT conrelid AS child, confrelid AS parent FROM pg_constraint
+            WHERE contype = 'f' AND conrelid <> confrelid AND connamespace = 'public'::regnamespace
+        ), depth(oid, d) AS (
+            SELECT c.oid, 0 FROM pg_class c
+            WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+              AND c.relname <> 'alembic_version'
+            UNION ALL
+            SELECT edge.child, depth.d + 1 FROM depth JOIN edge ON edge.parent = depth.oid WHERE depth.d < 100
+        )
+        SELECT oid::regclass FROM depth GROUP BY oid ORDER BY max(d) DESC, oid
+    LOOP
+        EXECUTE format('SELECT count(*) FROM (SELECT FROM %s LIMIT 1000) AS sample', rel) INTO n;
+        IF n >= 1000 THEN
+            bulky := bulky || rel::text;
+        ELSIF n > 0 THEN
+            small := small || rel;
+        END IF;
+    END LOOP;
+    IF cardinality(bulky) > 0 THEN
+        EXECUTE 'TRUNCATE ' || array_to_string(bulky, ', ') || ' CASCADE';
+    END IF;
+    FOREACH rel IN ARRAY small LOOP
+        EXECUTE format('DELETE FROM %s', rel);
+    END LOOP;
+    FOR seq IN
+        SELECT format('%I.%I', schemaname, sequencename) AS name, start_value FROM pg_sequences
+        WHERE schemaname = 'public' AND last_value IS NOT NULL
+    LOOP
+        PERFORM setval(seq.name, seq.start_value, false);
+    END LOOP;
+END $$
+"""
+
+
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory) -> str:
     """Migrate once per run: a SQLite file to copy per test, or the PostgreSQL database itself."""
@@ -45,22 +126,53 @@ def migrated_template(tmp_path_factory) -> str:
                 await conn.execute(text("CREATE SCHEMA public"))
             await engine.dispose()
 
+        async def add_reset_function() -> None:
+            engine = create_async_engine(PG_URL)
+            async with engine.begin() as conn:
+                await conn.exec_driver_sql(RESET_FUNCTION)
+            await engine.dispose()
+
         asyncio.run(reset())
         db.migrate(_settings(tmp_path_factory.mktemp("pg"), PG_URL))
+        asyncio.run(add_reset_function())
         return PG_URL
     path = tmp_path_factory.mktemp("template") / "template.db"
     db.migrate(_settings(path.parent, f"sqlite+aiosqlite:///{path}"))
     return str(path)
 
 
+@pytest.fixture(scope="session")
+def reset_postgres(migrated_template):
+    """Empties the PostgreSQL database: one round trip on a connection kept for the whole run.
+
+    The connection lives on an event loop of its own (each test has its own loop), driven from
+    the synchronous `settings` fixture, outside any running loop. None on SQLite.
+    """
+    if not PG_URL:
+        yield None
+        return
+    import asyncpg
+
+    loop = asyncio.new_event_loop()
+    dsn = make_url(migrated_template).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = None
+
+    def reset() -> None:
+        nonlocal conn
+        if conn is None or conn.is_closed():
+            conn = loop.run_until_complete(asyncpg.connect(dsn))
+        loop.run_until_complete(conn.execute("SELECT crm_test_reset()"))
+
+    yield reset
+    if conn is not None:
+        loop.run_until_complete(conn.close())
+    loop.close()
+
+
 @pytest.fixture
-async def settings(tmp_path, migrated_template) -> Settings:
-    if PG_URL:
-        engine = create_async_engine(PG_URL)
-        async with engine.begin() as conn:
-            tables = [t.name for t in db.metadata.sorted_tables]
-            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        await engine.dispose()
+def settings(tmp_path, migrated_template, reset_postgres) -> Settings:
+    if reset_postgres:
+        reset_postgres()
         return _settings(tmp_path, PG_URL)
     target = tmp_path / "crm.db"
     shutil.copy(migrated_template, target)

@@ -8,6 +8,7 @@ from crm.errors import FieldErrors
 from crm.i18n import _
 from crm.security.guards import librarian_required
 from crm.sources import harvest, schemas, uploads
+from crm.db import release
 from crm.sources.controllers.common import (
     UPLOAD_BODY_LIMIT, IdParam, PageParam, PerPageParam, editable_source, get_run, get_source, settings_of,
     too_large_handler, upload_from_request,
@@ -66,6 +67,7 @@ class SourceApiController(Controller):
     async def harvest_source(self, request: Request, db_session: AsyncSession, source_id: IdParam) -> schemas.Run:
         """Harvest now and answer with the run's report (a failed harvest is a run too, with its message)."""
         await editable_source(db_session, request, source_id)
+        await release(db_session)
         run = await harvest.run_source(request.app.state.session_maker, source_id, settings=settings_of(request))
         return run_schema(run)
 
@@ -78,6 +80,7 @@ class SourceApiController(Controller):
         if source.kind != "marc":
             raise FieldErrors({"file": _("Only a MARC source takes a file.")})
         path = await upload_from_request(request, filename)
+        await release(db_session)
         run = await harvest.import_upload(request.app.state.session_maker, source_id, path, settings=settings_of(request))
         return run_schema(run)
 

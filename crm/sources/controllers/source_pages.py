@@ -17,6 +17,7 @@ from crm.i18n import _
 from crm.security.guards import librarian_required
 from crm.security.services import UserService
 from crm.sources import harvest, labels, schemas, uploads
+from crm.db import release
 from crm.sources.controllers.common import (
     UPLOAD_BODY_LIMIT, IdParam, editable_source, get_run, get_source, parse_page, settings_of, too_large_handler,
     upload_from_form,
@@ -105,6 +106,7 @@ class SourcePageController(Controller):
             if _has_file(form) and data.kind != "marc":
                 raise _only_marc()
             path = await upload_from_form(form, settings)
+            await release(db_session)
             source_id = await self._create(request, data)
         except FieldErrors as exc:
             uploads.remove(str(path) if path else None, settings)
@@ -119,7 +121,7 @@ class SourcePageController(Controller):
         return self._upload_page(None, {}, {})
 
     @post("/upload", request_max_body_size=UPLOAD_BODY_LIMIT)
-    async def upload_new(self, request: Request) -> Template | Redirect:
+    async def upload_new(self, request: Request, db_session: AsyncSession) -> Template | Redirect:
         """A new MARC source from a file: harvested by hand (upload the next file to the same source)."""
         form = await request.form()
         settings = settings_of(request)
@@ -131,6 +133,7 @@ class SourcePageController(Controller):
             name = (str(form.get("name") or "").strip() or uploads.display_name(str(path)))[:200]
             data = validate({"name": name, "kind": "marc", "enabled": "on", "notes": form.get("notes")},
                             schemas.SourceCreate)
+            await release(db_session)  # the request's transaction (it loaded the user) holds the write lock
             source_id = await self._create(request, data)
         except FieldErrors as exc:
             uploads.remove(str(path) if path else None, settings)
@@ -183,6 +186,7 @@ class SourcePageController(Controller):
     @post("/{source_id:int}/harvest")
     async def harvest_now(self, request: Request, db_session: AsyncSession, source_id: IdParam) -> Redirect:
         await editable_source(db_session, request, source_id)
+        await release(db_session)
         run = await harvest.run_source(request.app.state.session_maker, source_id, settings=settings_of(request))
         return Redirect(path=f"/runs/{run.id}", status_code=303)
 
@@ -202,6 +206,7 @@ class SourcePageController(Controller):
                 raise FieldErrors({"file": _("Choose a MARC file to upload.")})
         except FieldErrors as exc:
             return self._upload_page(source, {}, exc.errors, exc.status_code)
+        await release(db_session)
         run = await harvest.import_upload(request.app.state.session_maker, source_id, path, settings=settings_of(request))
         return Redirect(path=f"/runs/{run.id}", status_code=303)
 
