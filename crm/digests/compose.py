@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm import i18n
@@ -252,36 +252,34 @@ async def store_digests(session: AsyncSession, settings: Settings, prepared: Seq
     todo = [p for p in prepared if (p.subscription_id, p.contact_id, p.period) not in done]
     if not todo:
         return []
+    # The emails first, so each digest row is written once, with its outbox id.
+    outbox_ids = await enqueue_rows(session, [p.outbox_row for p in todo])
     table = Digest.__table__
     returned = await session.execute(
-        insert(table).returning(table.c.id, table.c.subscription_id, table.c.contact_id, table.c.period),
+        insert(table).returning(table.c.id, sort_by_parameter_order=True),
         [{"subscription_id": p.subscription_id, "contact_id": p.contact_id, "period": p.period,
           "language": p.digest.language, "subject": p.digest.subject[:998], "item_count": p.digest.item_count,
-          "sent_by_id": sent_by_id} for p in todo])
-    # Keyed by (subscription, contact, period), which is unique: no database has to keep RETURNING in order.
-    ids = {(s, c, period): digest_id for digest_id, s, c, period in returned.all()}
-    digest_ids = [ids[(p.subscription_id, p.contact_id, p.period)] for p in todo]
-    outbox_ids = await enqueue_rows(session, [p.outbox_row for p in todo])
-    await session.execute(update(table).where(table.c.id == bindparam("digest_id")).values(outbox_id=bindparam("outbox_id")),
-                          [{"digest_id": digest_id, "outbox_id": outbox_ids[p.outbox_row["idempotency_key"]]}
-                           for digest_id, p in zip(digest_ids, todo)])
-    entries, interactions, owners = [], [], {}
+          "sent_by_id": sent_by_id, "outbox_id": outbox_ids[p.outbox_row["idempotency_key"]]} for p in todo])
+    digest_ids = list(returned.scalars())
+    entries, interactions, owners = [], [], []
     for digest_id, p in zip(digest_ids, todo):
         entries.extend({"digest_id": digest_id, "contact_id": p.contact_id, "item_id": entry.item.id,
                         "profile_id": entry.profile_id, "section": entry.section, "position": position}
                        for position, entry in enumerate(p.digest.entries))
         with i18n.language(settings.default_language):
-            notes = _timeline_notes(p.digest, digest_id, p.period, p.address)
             interactions.append({
-                "occurred_on": today, "kind": "email", "librarian_id": p.digest.liaison_id, "notes": notes,
+                "occurred_on": today, "kind": "email", "librarian_id": p.digest.liaison_id,
+                "notes": _timeline_notes(p.digest, digest_id, p.period, p.address),
                 "subject": i18n.ngettext("New in the library for you: %(num)s item",
                                          "New in the library for you: %(num)s items", p.digest.item_count)[:255]})
-        owners[notes] = p.contact_id  # the notes name the digest, so they tell the rows apart
+        owners.append(p.contact_id)
     await session.execute(insert(DigestEntry.__table__), entries)
     logged = Interaction.__table__
-    returned = await session.execute(insert(logged).returning(logged.c.id, logged.c.notes), interactions)
+    returned = await session.execute(insert(logged).returning(logged.c.id, sort_by_parameter_order=True),
+                                     interactions)
     await session.execute(interaction_contact.insert(), [
-        {"interaction_id": interaction_id, "contact_id": owners[notes]} for interaction_id, notes in returned.all()])
+        {"interaction_id": interaction_id, "contact_id": contact_id}
+        for interaction_id, contact_id in zip(returned.scalars(), owners)])
     rows = {}
     for chunk in chunks(digest_ids, 1000):
         rows.update({d.id: d for d in await session.scalars(select(Digest).where(Digest.id.in_(chunk)))})
