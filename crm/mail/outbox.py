@@ -13,10 +13,8 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email import message_from_bytes
 from email.header import Header
 from email.headerregistry import Address
-from email.message import Message
 from email.policy import compat32
 from email.quoprimime import body_encode
 from email.utils import encode_rfc2231, format_datetime, formataddr, getaddresses
@@ -158,15 +156,9 @@ def render_message(*, sender: str, to: str, subject: str, text: str, html: str |
     return b"".join(lines) + body[0] + b"\n" + body[1]
 
 
-def build_message(**fields) -> Message:
-    """:func:`render_message` parsed back into a standard library message (for callers and tests
-    that want to look inside)."""
-    return message_from_bytes(render_message(**fields))
-
-
 @dataclass
 class Email:
-    """One email to queue with :func:`enqueue_many` (the arguments of :func:`enqueue`)."""
+    """One email to queue (the arguments of :func:`enqueue`); :func:`outbox_row` builds its row."""
 
     key: str
     kind: str
@@ -207,41 +199,24 @@ async def _queued_ids(session: AsyncSession, keys: Sequence[str]) -> dict[str, i
     return found
 
 
-async def enqueue_many(session: AsyncSession, emails: Sequence[Email]) -> dict[str, int]:
-    """Queue many emails at once; returns each key's outbox row id.
-
-    The same guarantees as :func:`enqueue` (a key already queued keeps its row and nothing is
-    built for it; the caller's transaction commits the rest) in a few statements instead of one
-    round trip per email: one lookup of the keys, one multi-row INSERT. If another process
-    queues one of the keys in between, the unique key makes this insert fail and the caller's
-    transaction roll back whole, so nothing is ever queued twice or half.
-    """
-    if not emails:
-        return {}
-    keys = list(dict.fromkeys(email.key for email in emails))
-    ids = await _queued_ids(session, keys)
-    now = datetime.now(UTC)
-    new: dict[str, dict] = {}
-    for email in emails:
-        if email.key not in ids and email.key not in new:
-            new[email.key] = outbox_row(email, now)
-    return await _insert_rows(session, ids, list(new.values()))
-
-
 async def enqueue_rows(session: AsyncSession, rows: Sequence[dict]) -> dict[str, int]:
-    """:func:`enqueue_many` for rows built beforehand with :func:`outbox_row` (outside the
-    transaction, say): returns each key's outbox row id, keys already queued keeping theirs."""
+    """Queue many emails at once, their rows built beforehand with :func:`outbox_row` (outside the
+    transaction, say); returns each key's outbox row id.
+
+    The same guarantees as :func:`enqueue` (a key already queued keeps its row; the caller's
+    transaction commits the rest) in two statements instead of a round trip per email: one
+    lookup of the keys, one multi-row INSERT. If another process queues one of the keys in
+    between, the unique key makes this insert fail and the caller's transaction roll back whole,
+    so nothing is ever queued twice or half.
+    """
     if not rows:
         return {}
     ids = await _queued_ids(session, list(dict.fromkeys(row["idempotency_key"] for row in rows)))
     new = {row["idempotency_key"]: row for row in rows if row["idempotency_key"] not in ids}
-    return await _insert_rows(session, ids, list(new.values()))
-
-
-async def _insert_rows(session: AsyncSession, ids: dict[str, int], rows: list[dict]) -> dict[str, int]:
-    if rows:
+    if new:
         table = OutboxMessage.__table__
-        returned = await session.execute(insert(table).returning(table.c.idempotency_key, table.c.id), rows)
+        returned = await session.execute(insert(table).returning(table.c.idempotency_key, table.c.id),
+                                         list(new.values()))
         ids.update(returned.tuples().all())
     return ids
 
