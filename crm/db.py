@@ -1,6 +1,6 @@
 """Declarative base, engine and session configuration, and the migration hook."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -8,7 +8,7 @@ from typing import Any
 
 from advanced_alchemy.base import BigIntAuditBase, orm_registry
 from advanced_alchemy.extensions.litestar import AsyncSessionConfig, EngineConfig, SQLAlchemyAsyncConfig
-from sqlalchemy import event
+from sqlalchemy import Table, event, insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from crm.settings import Settings
@@ -105,6 +105,28 @@ class WriteIntentMiddleware:
                 await self.app(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+
+async def insert_ids(session: AsyncSession, table: Table, rows: Sequence[dict]) -> list[int]:
+    """Insert many rows into a table with an integer key; returns their ids in the order of ``rows``.
+
+    ``INSERT … RETURNING`` does not promise to return rows in the order of its VALUES, so
+    SQLAlchemy's ``sort_by_parameter_order`` falls back to one statement per row on SQLite, about
+    0.25 ms each. SQLite itself needs no help: a row without an id gets max(rowid) + 1, so the rows
+    of a multi-row INSERT are numbered in the order of their VALUES, batches run in order, and
+    nothing else writes inside the transaction (SQLite has one writer): sorting the returned ids
+    gives the order of ``rows``. PostgreSQL keeps ``sort_by_parameter_order``, which it batches.
+    """
+    if not rows:
+        return []
+    if session.bind.dialect.name == "sqlite":
+        ids = sorted((await session.execute(insert(table).returning(table.c.id), list(rows))).scalars())
+    else:
+        ids = list((await session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                                          list(rows))).scalars())
+    if len(ids) != len(rows):
+        raise RuntimeError(f"inserted {len(rows)} rows into {table.name} but got {len(ids)} ids back")
+    return ids
 
 
 def session_maker(engine: AsyncEngine) -> async_sessionmaker:

@@ -17,7 +17,7 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
-def _flag(name: str, default: bool) -> bool:
+def env_flag(name: str, default: bool) -> bool:
     value = _env(name)
     if value is None:
         return default
@@ -135,7 +135,7 @@ def load_settings() -> Settings:
         password=_env("SMTP_PASSWORD"),
         tls=(_env("SMTP_TLS", "none") or "none").lower(),
         sender=_env("MAIL_FROM", MailSettings.sender),
-        embedded_sink=_flag("SMTP_SINK", smtp_host is None),
+        embedded_sink=env_flag("SMTP_SINK", smtp_host is None),
         return_path=_env("MAIL_RETURN_PATH", MailSettings.return_path),
         connections=_int("SMTP_CONNECTIONS", MailSettings.connections),
         bounce_threshold=_int("BOUNCE_THRESHOLD", MailSettings.bounce_threshold),
@@ -161,13 +161,13 @@ def load_settings() -> Settings:
     return Settings(
         var_dir=var_dir,
         secret_key=secret,
-        database=DatabaseSettings(url=db_url, echo=_flag("DATABASE_ECHO", False)),
+        database=DatabaseSettings(url=db_url, echo=env_flag("DATABASE_ECHO", False)),
         mail=mail,
         digests=digests,
         questions=questions,
         match_backfill_days=_int("MATCH_BACKFILL_DAYS", 90),
         base_url=(_env("BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/"),
         default_language=language,
-        run_scheduler=_flag("RUN_SCHEDULER", True),
-        debug=_flag("DEBUG", False),
+        run_scheduler=env_flag("RUN_SCHEDULER", True),
+        debug=env_flag("DEBUG", False),
     )

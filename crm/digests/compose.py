@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm import i18n
+from crm import db, i18n
 from crm.digests import content, links
 from crm.digests.citations import format_citation, style_name
 from crm.digests.export import RIS_MEDIA_TYPE
@@ -88,7 +88,7 @@ def _blocks(chosen, profiles: list[Profile], store: ItemStore, settings: Setting
     by_profile: dict[int, dict[str, list[content.DigestItem]]] = defaultdict(lambda: defaultdict(list))
     for item_id, profile, score, explanation in chosen:
         entry = _entry(store, settings, style, language, item_id, profile.id, score,
-                       store.reasons(profile, item_id, explanation, language))
+                       store.reasons(profile, explanation, language))
         by_profile[profile.id][entry.section].append(entry)
     return [content.ProfileBlock(p.id, p.name, [content.DigestSection(key, by_profile[p.id][key])
                                                 for key in SECTIONS if by_profile[p.id].get(key)])
@@ -194,6 +194,8 @@ class Prepared:
     period: str
     digest: content.RenderedDigest
     outbox_row: dict
+    #: Set by :func:`store_digests` once written.
+    digest_id: int | None = None
 
 
 async def prepare_digests(session: AsyncSession, settings: Settings,
@@ -236,10 +238,11 @@ def digest_key(subscription_id: int, contact_id: int, period: str) -> str:
 
 
 async def store_digests(session: AsyncSession, settings: Settings, prepared: Sequence[Prepared], *,
-                        sent_by_id: int | None = None, now: datetime | None = None) -> list[Digest]:
+                        sent_by_id: int | None = None, now: datetime | None = None) -> list[Prepared]:
     """Write prepared digests in the caller's transaction: digest rows, outbox rows, entries and
     timeline entries, a handful of statements for all of them. Digests queued meanwhile (by
-    another dispatcher, or "send now") are skipped, so nothing is ever queued twice."""
+    another dispatcher, or "send now") are skipped, so nothing is ever queued twice. Returns
+    those written, their ``digest_id`` set."""
     now = now or datetime.now(UTC)
     today = local_today(now, settings.digests.timezone)
     done = set()
@@ -254,13 +257,9 @@ async def store_digests(session: AsyncSession, settings: Settings, prepared: Seq
         return []
     # The emails first, so each digest row is written once, with its outbox id.
     outbox_ids = await enqueue_rows(session, [p.outbox_row for p in todo])
-    table = Digest.__table__
-    returned = await session.execute(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True),
-        [{"subscription_id": p.subscription_id, "contact_id": p.contact_id, "period": p.period,
+    digest_ids = await db.insert_ids(session, Digest.__table__, [{"subscription_id": p.subscription_id, "contact_id": p.contact_id, "period": p.period,
           "language": p.digest.language, "subject": p.digest.subject[:998], "item_count": p.digest.item_count,
           "sent_by_id": sent_by_id, "outbox_id": outbox_ids[p.outbox_row["idempotency_key"]]} for p in todo])
-    digest_ids = list(returned.scalars())
     entries, interactions, owners = [], [], []
     for digest_id, p in zip(digest_ids, todo):
         entries.extend({"digest_id": digest_id, "contact_id": p.contact_id, "item_id": entry.item.id,
@@ -274,16 +273,13 @@ async def store_digests(session: AsyncSession, settings: Settings, prepared: Seq
                                          "New in the library for you: %(num)s items", p.digest.item_count)[:255]})
         owners.append(p.contact_id)
     await session.execute(insert(DigestEntry.__table__), entries)
-    logged = Interaction.__table__
-    returned = await session.execute(insert(logged).returning(logged.c.id, sort_by_parameter_order=True),
-                                     interactions)
+    interaction_ids = await db.insert_ids(session, Interaction.__table__, interactions)
     await session.execute(interaction_contact.insert(), [
         {"interaction_id": interaction_id, "contact_id": contact_id}
-        for interaction_id, contact_id in zip(returned.scalars(), owners)])
-    rows = {}
-    for chunk in chunks(digest_ids, 1000):
-        rows.update({d.id: d for d in await session.scalars(select(Digest).where(Digest.id.in_(chunk)))})
-    return [rows[digest_id] for digest_id in digest_ids]
+        for interaction_id, contact_id in zip(interaction_ids, owners)])
+    for digest_id, p in zip(digest_ids, todo):
+        p.digest_id = digest_id
+    return todo
 
 
 async def queue_digests(session: AsyncSession, settings: Settings, recipients: Sequence[tuple[Subscription, Contact]],
@@ -300,8 +296,12 @@ async def queue_digests(session: AsyncSession, settings: Settings, recipients: S
     for chunk in chunks(list(recipients), RECIPIENT_CHUNK):
         prepared = await prepare_digests(session, settings, chunk, period, now=now, taken=taken, liaisons=liaisons,
                                          store=store)
-        queued.extend(await store_digests(session, settings, prepared, sent_by_id=sent_by_id, now=now))
-    return queued
+        queued.extend(p.digest_id for p in await store_digests(session, settings, prepared, sent_by_id=sent_by_id,
+                                                               now=now))
+    rows = {}
+    for ids in chunks(queued, 1000):
+        rows.update({d.id: d for d in await session.scalars(select(Digest).where(Digest.id.in_(ids)))})
+    return [rows[digest_id] for digest_id in queued]
 
 
 async def _not_done(session: AsyncSession, pairs: Sequence[tuple[Subscription, Contact]],

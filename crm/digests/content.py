@@ -4,7 +4,7 @@ librarian's signature, and the rendered email (subject, text, HTML) in the recip
 Composition (which items) lives in :mod:`crm.digests.compose`; this module only presents them.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import parseaddr
 
 from markupsafe import Markup
@@ -15,7 +15,7 @@ from crm.i18n import _, lazy, ngettext
 from crm.liaison.models import Contact, LiaisonAssignment
 from crm.sources.models import Item
 from crm.templating import render as render_template
-from crm.templating import render_email
+from crm.templating import inline_piece, render_email
 
 #: Email headings of the sections, in the order a digest shows them.
 SECTION_TITLES = {
@@ -31,7 +31,7 @@ LINK_LABELS = {
 }
 #: How a Vietnamese email addresses a reader whose gender it does not know.
 VI_ADDRESS = {"lecturer": "Thầy/Cô", "researcher": "Anh/Chị", "student": "bạn", "staff": "Anh/Chị"}
-#: Rendered entries kept per run (about a kilobyte each).
+#: Rendered entries kept per run (about two kilobytes each).
 FRAGMENT_CACHE_SIZE = 50_000
 #: Reasons shown per entry (the strongest first).
 MAX_REASONS = 3
@@ -54,9 +54,9 @@ class DigestItem:
 
     @property
     def fragment_key(self) -> tuple:
-        """What the entry's rendering depends on, besides the language: the same for every recipient
-        who gets this item for the same reasons, so a run renders it once."""
-        return (self.item.id, self.section, self.link.url if self.link else None, tuple(self.reasons), self.arrived)
+        """What the entry's rendering depends on, besides the language and its reasons (put in
+        afterwards): the same for every recipient of the item, so a run renders it once."""
+        return (self.item.id, self.section, self.link.url if self.link else None, bool(self.reasons), self.arrived)
 
     @property
     def link_label(self) -> str:
@@ -72,24 +72,41 @@ class DigestItem:
 
 @dataclass(frozen=True)
 class Fragment:
-    """One entry rendered: HTML (inside the email's HTML, CSS inlined with it) and plain text."""
+    """One entry rendered: HTML (its CSS inlined already, put in the email with ``piece``) and text."""
 
     html: Markup
     text: str
 
 
+#: Stands for an entry's reasons in the rendering shared by every recipient of the item.
+_REASONS = "\ue000reasons\ue000"
+
+
+def _html_text(text: str) -> str:
+    """Text as the CSS inliner writes it into HTML (&, <, > and no-break spaces escaped, quotes not)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\xa0", "&nbsp;")
+
+
 def render_fragment(entry: DigestItem, cache: dict | None = None) -> Fragment:
-    """The entry in the current language, from ``cache`` when an earlier email showed it the same way."""
+    """The entry in the current language. The citation, call number and link are rendered (and
+    the HTML inlined) once per item and kept in ``cache`` for the other emails of a run; only the
+    reasons, which differ from one recipient to the next, are put in for each."""
     key = (i18n.current_language(), *entry.fragment_key)
-    if cache is not None and key in cache:
-        return cache[key]
-    html = render_template("email/digest/_entry.html", e=entry).strip("\n")
-    fragment = Fragment(Markup(html), render_template("email/digest/_entry.txt", e=entry).strip("\n"))
-    if cache is not None:
-        if len(cache) >= FRAGMENT_CACHE_SIZE:
-            cache.clear()  # a very large run: start over rather than grow without end
-        cache[key] = fragment
-    return fragment
+    shared = cache.get(key) if cache is not None else None
+    if shared is None:
+        stand_in = replace(entry, reasons=[_REASONS] if entry.reasons else [])
+        html = render_template("email/digest/_entry.html", e=stand_in).strip("\n")
+        shared = Fragment(Markup(inline_piece("digest", html)),
+                          render_template("email/digest/_entry.txt", e=stand_in).strip("\n"))
+        if cache is not None:
+            if len(cache) >= FRAGMENT_CACHE_SIZE:
+                cache.clear()  # a very large run: start over rather than grow without end
+            cache[key] = shared
+    if not entry.reasons:
+        return shared
+    reasons = "; ".join(entry.reasons)
+    return Fragment(Markup(str.replace(shared.html, _REASONS, _html_text(reasons))),
+                    shared.text.replace(_REASONS, reasons))
 
 
 @dataclass
@@ -189,29 +206,37 @@ def signature(assignment: LiaisonAssignment | None, language: str) -> dict | Non
     }
 
 
+def email_context(digest: RenderedDigest, contact: Contact, assignment: LiaisonAssignment | None, *,
+                  group_name: str | None, preferences_url: str | None, unsubscribe_url: str | None,
+                  export_urls: dict[str, str] | None) -> dict:
+    """What the digest's templates show, in the current language (entries rendered already)."""
+    language = digest.language
+    return {
+        "library_name": library_name(digest.sender),
+        "greeting": greeting(contact, language),
+        "intro": ngettext("The library has %(num)s new item on the topics %(you)s follow.",
+                          "The library has %(num)s new items on the topics %(you)s follow.",
+                          digest.item_count, you=reader_address(contact, language)),
+        "contact": contact,
+        "group_name": group_name,
+        "blocks": digest.blocks,
+        "item_count": digest.item_count,
+        "export": export_urls,
+        "signature": signature(assignment, language),
+        "footer_note": _("You receive this digest because the library keeps an interest profile for you."),
+        "preferences_url": preferences_url,
+        "unsubscribe_url": unsubscribe_url,
+    }
+
+
 def render(digest: RenderedDigest, contact: Contact, assignment: LiaisonAssignment | None, *,
            group_name: str | None, preferences_url: str | None, unsubscribe_url: str | None,
            export_urls: dict[str, str] | None, fragments: dict | None = None) -> None:
     """Fill in the digest's subject, text and HTML (in its language). ``fragments``: a cache of
     rendered entries shared by the emails of a run."""
-    language = digest.language
-    with i18n.language(language):
+    with i18n.language(digest.language):
         for entry in digest.entries:
             entry.fragment = render_fragment(entry, fragments)
-        context = {
-            "library_name": library_name(digest.sender),
-            "greeting": greeting(contact, language),
-            "intro": ngettext("The library has %(num)s new item on the topics %(you)s follow.",
-                              "The library has %(num)s new items on the topics %(you)s follow.",
-                              digest.item_count, you=reader_address(contact, language)),
-            "contact": contact,
-            "group_name": group_name,
-            "blocks": digest.blocks,
-            "item_count": digest.item_count,
-            "export": export_urls,
-            "signature": signature(assignment, language),
-            "footer_note": _("You receive this digest because the library keeps an interest profile for you."),
-            "preferences_url": preferences_url,
-            "unsubscribe_url": unsubscribe_url,
-        }
-    digest.subject, digest.text, digest.html = render_email("digest", context, language)
+        context = email_context(digest, contact, assignment, group_name=group_name, preferences_url=preferences_url,
+                                unsubscribe_url=unsubscribe_url, export_urls=export_urls)
+    digest.subject, digest.text, digest.html = render_email("digest", context, digest.language)

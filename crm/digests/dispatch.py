@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, raiseload
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from crm import db
@@ -79,8 +80,10 @@ async def dispatch_batch(session_maker: async_sessionmaker, settings: Settings, 
     timezone = settings.digests.timezone
     with db.reading():
         async with session_maker() as session:
+            # The contact, without their unit (and its parent) or a group: a digest needs neither.
             rows = await session.scalars(
-                select(Subscription).where(Subscription.id.in_(subscription_ids)).order_by(Subscription.id))
+                select(Subscription).where(Subscription.id.in_(subscription_ids)).order_by(Subscription.id)
+                .options(joinedload(Subscription.contact).raiseload("*"), raiseload(Subscription.group)))
             due = [s for s in rows.unique()
                    if s.next_due_at is not None and s.next_due_at <= now and s.frequency != "paused"]
             if not due:
@@ -107,12 +110,12 @@ async def dispatch_batch(session_maker: async_sessionmaker, settings: Settings, 
             async with session_maker() as session, session.begin():
                 digests = await compose.store_digests(session, settings, prepared, now=now)
             queued += len(digests)
-            sent_to.update(d.subscription_id for d in digests)
+            sent_to.update(p.subscription_id for p in digests)
     async with session_maker() as session, session.begin():
         # Another dispatcher (the CLI next to the worker) may hold some: skip those, it moves them on.
         locked = await session.scalars(
             select(Subscription).where(Subscription.id.in_([s.id for s in due])).order_by(Subscription.id)
-            .with_for_update(skip_locked=True, of=Subscription))
+            .options(raiseload("*")).with_for_update(skip_locked=True, of=Subscription))
         for subscription in locked.unique():
             if subscription.next_due_at is None or subscription.next_due_at > now:
                 continue  # moved on meanwhile

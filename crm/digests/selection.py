@@ -3,12 +3,13 @@ yet, each item once under its best profile, in the subscription's sections, best
 items, their sources and the liaison librarians, read in a few queries for many recipients at once.
 """
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Text, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -30,6 +31,8 @@ from crm.text import fold
 STALE_AFTER = timedelta(days=180)
 #: Ids per IN (…) list.
 ID_CHUNK = 1000
+#: Explanations worded per run before the cache starts over.
+REASONS_CACHE_SIZE = 100_000
 
 
 def section_of(item: Item, kinds: frozenset[str]) -> str:
@@ -52,6 +55,10 @@ class Profile:
     id: int
     name: str
     spellings: dict[str, str]
+
+    def __post_init__(self) -> None:
+        #: Profiles written alike explain their matches alike (see ItemStore.reasons).
+        self.spelling_key = tuple(sorted(self.spellings.items()))
 
 
 class Liaisons:
@@ -101,7 +108,8 @@ class Candidates:
 
     def __init__(self) -> None:
         self.profiles: dict[tuple[str, int], list[Profile]] = defaultdict(list)
-        self.matches: dict[int, list[tuple[int, float, list]]] = defaultdict(list)
+        #: profile → (item, score, explanation as stored: JSON text)
+        self.matches: dict[int, list[tuple[int, float, str]]] = defaultdict(list)
         self.sent: dict[int, set[int]] = defaultdict(set)
         #: Items that arrived for a contact (their reading list, their suggestion): the digest marks them.
         self.arrivals: dict[int, list] = {}
@@ -126,9 +134,12 @@ class Candidates:
         contacts = list({c.id for _, c in pairs})
         for ids in chunks(profile_ids, ID_CHUNK):
             wanted = (Match.profile_id.in_(ids), Match.dismissed.is_(False), Match.matched_at >= cutoff)
+            # The explanation as stored (JSON text): it is read only for the items a digest lists,
+            # and explained once per wording (ItemStore.reasons).
+            explained = type_coerce(Match.explanation, Text)
             for item_id, profile_id, score, explanation in (await session.execute(
-                    select(Match.item_id, Match.profile_id, Match.score, Match.explanation).where(*wanted))).all():
-                self.matches[profile_id].append((item_id, score, explanation or []))
+                    select(Match.item_id, Match.profile_id, Match.score, explained).where(*wanted))).all():
+                self.matches[profile_id].append((item_id, score, explanation or "[]"))
             sent = await session.execute(
                 select(DigestEntry.contact_id, DigestEntry.item_id)
                 .where(DigestEntry.contact_id.in_(contacts), DigestEntry.item_id.in_(select(Match.item_id).where(*wanted))))
@@ -163,7 +174,7 @@ class ItemStore:
         self.links: dict[int, str] = {}
         self._ris: dict[tuple, str] = {}
         self._placed: dict[int, tuple[str, ItemLink | None]] = {}
-        self._reasons: dict[tuple[int, int, str], list[str]] = {}
+        self._reasons: dict[tuple[str, tuple, str], list[str]] = {}
         #: Entries rendered for the emails of this run (content.render_fragment).
         self.fragments: dict[tuple, object] = {}
 
@@ -175,12 +186,22 @@ class ItemStore:
             self._placed[item_id] = (section, item_link(item, section, kinds, self.links.get(item_id), settings.digests))
         return self._placed[item_id]
 
-    def reasons(self, profile: Profile, item_id: int, explanation: list, language: str) -> list[str]:
-        """Why an item matched a profile (a group's profile: the same for every member)."""
-        key = (profile.id, item_id, language)
-        if key not in self._reasons:
-            self._reasons[key] = reasons_for(explanation, profile)
-        return self._reasons[key]
+    def reasons(self, profile: Profile, explanation: str, language: str) -> list[str]:
+        """Why an item matched a profile, from the match's stored explanation (JSON text), in the
+        current language. What hit is worded by the profile's own spellings only, so the reasons
+        are worked out once per (explanation, spellings, language) in a run: the many items a
+        profile matches for the same keyword, and everyone who follows that keyword, share them."""
+        key = (explanation, profile.spelling_key, language)
+        found = self._reasons.get(key)
+        if found is None:
+            try:
+                hits = json.loads(explanation)
+            except ValueError:
+                hits = []
+            if len(self._reasons) >= REASONS_CACHE_SIZE:
+                self._reasons.clear()  # a very large run: start over rather than grow without end
+            found = self._reasons[key] = reasons_for(hits if isinstance(hits, list) else [], profile)
+        return found
 
     def ris(self, entries: list[content.DigestItem]) -> str:
         """The entries as one RIS file; each item's record is written once per run."""
@@ -211,9 +232,9 @@ class ItemStore:
 
 
 def choose(subscription: Subscription, profiles: list[Profile], candidates: Candidates, store: ItemStore,
-           taken: set[int]) -> list[tuple[int, Profile, float, list]]:
+           taken: set[int]) -> list[tuple[int, Profile, float, str]]:
     """(item, best profile, score, explanation) of the items to send, best first, at most max_items."""
-    best: dict[int, tuple[float, int, Profile, list]] = {}
+    best: dict[int, tuple[float, int, Profile, str]] = {}
     for rank, profile in enumerate(profiles):
         for item_id, score, explanation in candidates.matches.get(profile.id, ()):
             if item_id in taken:
