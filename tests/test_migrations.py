@@ -67,6 +67,51 @@ def test_upgrade_downgrade_upgrade(empty_database, tmp_path):
     assert _tables(empty_database) == expected
 
 
+def _run(url: str, *statements: str) -> list:
+    async def go() -> list:
+        engine = create_async_engine(url)
+        async with engine.begin() as conn:
+            results = [await conn.execute(text(sql)) for sql in statements]
+            rows = results[-1].all() if results[-1].returns_rows else []
+        await engine.dispose()
+        return rows
+
+    return asyncio.run(go())
+
+
+def test_queued_messages_move_to_outbox_body_and_back(empty_database, tmp_path):
+    """The migration that puts messages apart from their rows keeps every message, both ways."""
+    settings = _settings(tmp_path, empty_database)
+    db.migrate(settings, "d9e4a1b2c3f5")
+    message = "Subject: Thư mục tài liệu mới\n\nNội dung.\n".encode()
+    now = "2026-11-24 00:00:00+00:00"
+    _run(empty_database, "INSERT INTO outbox (idempotency_key, message_id, kind, recipient, subject, raw, status, "
+         "attempts, next_attempt_at, created_at, updated_at) VALUES ('k1', '<m1@x>', 'digest', 'an@example.edu.vn', "
+         f"'s', {_bytes(empty_database, message)}, 'queued', 0, '{now}', '{now}', '{now}')")
+    db.migrate(settings)
+    assert _run(empty_database, "SELECT o.recipient, b.raw FROM outbox o JOIN outbox_body b ON b.outbox_id = o.id") \
+        == [("an@example.edu.vn", message)]
+    assert "raw" not in _columns(empty_database, "outbox")
+    db.downgrade(settings, "d9e4a1b2c3f5")
+    assert _run(empty_database, "SELECT recipient, raw FROM outbox") == [("an@example.edu.vn", message)]
+    assert "outbox_body" not in _tables(empty_database)
+
+
+def _bytes(url: str, value: bytes) -> str:
+    return f"X'{value.hex()}'" if url.startswith("sqlite") else f"'\\x{value.hex()}'::bytea"
+
+
+def _columns(url: str, table: str) -> set[str]:
+    async def go() -> set[str]:
+        engine = create_async_engine(url)
+        async with engine.connect() as conn:
+            names = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns(table)})
+        await engine.dispose()
+        return names
+
+    return asyncio.run(go())
+
+
 def test_migrations_match_the_models(empty_database, tmp_path):
     db.migrate(_settings(tmp_path, empty_database))
     assert _diff(empty_database) == []
@@ -96,7 +141,7 @@ async def test_stored_messages_are_compressed_with_lz4_on_postgresql(settings):
         async with engine.connect() as conn:
             version = int(await conn.scalar(text("SHOW server_version_num")))
             method = await conn.scalar(text(
-                "SELECT attcompression FROM pg_attribute WHERE attrelid = 'outbox'::regclass AND attname = 'raw'"))
+                "SELECT attcompression FROM pg_attribute WHERE attrelid = 'outbox_body'::regclass AND attname = 'raw'"))
     finally:
         await engine.dispose()
     if version < 140000:

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import joinedload, raiseload
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -113,15 +113,22 @@ async def dispatch_batch(session_maker: async_sessionmaker, settings: Settings, 
             sent_to.update(p.subscription_id for p in digests)
     async with session_maker() as session, session.begin():
         # Another dispatcher (the CLI next to the worker) may hold some: skip those, it moves them on.
-        locked = await session.scalars(
-            select(Subscription).where(Subscription.id.in_([s.id for s in due])).order_by(Subscription.id)
-            .options(raiseload("*")).with_for_update(skip_locked=True, of=Subscription))
-        for subscription in locked.unique():
-            if subscription.next_due_at is None or subscription.next_due_at > now:
+        table = Subscription.__table__
+        locked = await session.execute(
+            select(table.c.id, table.c.next_due_at, table.c.frequency, table.c.weekday, table.c.month_day,
+                   table.c.hour, table.c.paused_until)
+            .where(table.c.id.in_([s.id for s in due])).order_by(table.c.id).with_for_update(skip_locked=True))
+        moved: dict[bool, list[dict]] = {True: [], False: []}
+        for row in locked.all():
+            if row.next_due_at is None or row.next_due_at > now:
                 continue  # moved on meanwhile
-            if subscription.id in sent_to:
-                subscription.last_sent_at = now
-            subscription.next_due_at = next_due(subscription, max(subscription.next_due_at, now), timezone)
+            moved[row.id in sent_to].append(
+                {"subscription_id": row.id, "next": next_due(row, max(row.next_due_at, now), timezone)})
+        for sent, rows in moved.items():
+            if rows:
+                values = {"next_due_at": bindparam("next"), **({"last_sent_at": now} if sent else {})}
+                await session.execute(update(table).where(table.c.id == bindparam("subscription_id")).values(values),
+                                      rows)
     # Counted once committed.
     report.subscriptions += len(due)
     report.recipients += recipients

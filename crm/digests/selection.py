@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Text, select, type_coerce
+from sqlalchemy import Text, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -136,7 +136,7 @@ class Candidates:
             wanted = (Match.profile_id.in_(ids), Match.dismissed.is_(False), Match.matched_at >= cutoff)
             # The explanation as stored (JSON text): it is read only for the items a digest lists,
             # and explained once per wording (ItemStore.reasons).
-            explained = type_coerce(Match.explanation, Text)
+            explained = cast(Match.explanation, Text)
             for item_id, profile_id, score, explanation in (await session.execute(
                     select(Match.item_id, Match.profile_id, Match.score, explained).where(*wanted))).all():
                 self.matches[profile_id].append((item_id, score, explanation or "[]"))

@@ -1,10 +1,10 @@
 from datetime import datetime
 
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Column, ForeignKey, Index, Integer, LargeBinary, String, Table, Text, select
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
-from crm.db import Base
+from crm.db import Base, metadata
 
 
 class SinkMessage(Base):
@@ -40,8 +40,6 @@ class OutboxMessage(Base):
     kind: Mapped[str] = mapped_column(String(20), index=True)
     recipient: Mapped[str] = mapped_column(String(320), index=True)
     subject: Mapped[str] = mapped_column(String(998), default="")
-    #: The whole RFC 5322 message as it will be sent.
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(10), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
@@ -49,6 +47,23 @@ class OutboxMessage(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     sent_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+#: The messages themselves, one per outbox row, apart from it: a sender updates a row twice per
+#: message (claimed, then sent), and SQLite rewrites the whole row on every update, a 36 KiB
+#: digest included (0.2 ms instead of 0.02 ms, and twice the message's size in the journal).
+#: Written by crm.mail.outbox with the row; deleted with it.
+outbox_body = Table(
+    "outbox_body",
+    metadata,
+    Column("outbox_id", ForeignKey("outbox.id", ondelete="CASCADE"), primary_key=True),
+    #: The whole RFC 5322 message as it will be sent.
+    Column("raw", LargeBinary, nullable=False),
+)
+
+#: Read as a column of the row (``row.raw``, ``select(OutboxMessage.raw)``, deferred in lists).
+OutboxMessage.raw = column_property(
+    select(outbox_body.c.raw).where(outbox_body.c.outbox_id == OutboxMessage.id).scalar_subquery())
 
 
 class MailAddress(Base):

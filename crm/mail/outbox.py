@@ -1,4 +1,5 @@
-"""Queuing email: every message is built completely and stored as one outbox row.
+"""Queuing email: every message is built completely and stored as an outbox row (the message
+itself in ``outbox_body``, beside it).
 
 Services call :func:`enqueue` inside their own transaction, so the email exists exactly when the
 change that caused it is committed. The idempotency key is unique: queuing the same key twice
@@ -24,7 +25,7 @@ from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
-from crm.mail.models import OutboxMessage
+from crm.mail.models import OutboxMessage, outbox_body
 
 
 @dataclass
@@ -68,13 +69,17 @@ def _header_value(name: str, value: str) -> str | Header:
 
 #: RFC 5322's recommended line length: longer header lines are folded.
 FOLD_AT = 78
+_WHITESPACE = re.compile(r"\s")
 
 
 def _header_line(name: str, value: str) -> bytes:
     """``Name: value\n`` encoded and folded exactly as the standard library's generator does it."""
     encoded = _header_value(name, value)
-    if isinstance(encoded, str) and len(name) + 2 + len(encoded) <= FOLD_AT:
-        return f"{name}: {encoded}\n".encode("ascii")  # nothing to encode or fold
+    if isinstance(encoded, str):
+        if len(name) + 2 + len(encoded) <= FOLD_AT:
+            return f"{name}: {encoded}\n".encode("ascii")  # nothing to encode or fold
+        if not _WHITESPACE.search(encoded):  # a long link: nowhere to fold, so it goes on a line of its own
+            return f"{name}: \n {encoded}\n".encode("ascii")
     return compat32.fold_binary(name, encoded)
 
 
@@ -84,8 +89,8 @@ def _repeated_header_line(name: str, value: str) -> bytes:
     return _header_line(name, value)
 
 
-#: Headers whose values repeat from one message to the next.
-REPEATED_HEADERS = frozenset({"From", "Reply-To", "List-Id", "List-Unsubscribe-Post", "MIME-Version"})
+#: Headers whose values repeat from one message to the next (a digest's subject is its count of items).
+REPEATED_HEADERS = frozenset({"From", "Reply-To", "Subject", "List-Id", "List-Unsubscribe-Post", "MIME-Version"})
 
 
 def _boundary() -> str:
@@ -216,9 +221,17 @@ async def enqueue_rows(session: AsyncSession, rows: Sequence[dict]) -> dict[str,
     if new:
         table = OutboxMessage.__table__
         returned = await session.execute(insert(table).returning(table.c.idempotency_key, table.c.id),
-                                         list(new.values()))
-        ids.update(returned.tuples().all())
+                                         [_row_values(row) for row in new.values()])
+        added = dict(returned.tuples().all())
+        await session.execute(insert(outbox_body), [{"outbox_id": added[key], "raw": row["raw"]}
+                                                    for key, row in new.items()])
+        ids.update(added)
     return ids
+
+
+def _row_values(row: dict) -> dict:
+    """The outbox row's own columns (the message goes to outbox_body)."""
+    return {name: value for name, value in row.items() if name != "raw"}
 
 
 async def enqueue(session: AsyncSession, *, key: str, kind: str, sender: str, to: str, subject: str, text: str,
@@ -233,9 +246,10 @@ async def enqueue(session: AsyncSession, *, key: str, kind: str, sender: str, to
                         not_before=not_before), datetime.now(UTC))
     # One statement: a key queued before (or at the same moment by another process) inserts
     # nothing and returns nothing, without an error that would spoil the caller's transaction.
-    new_id = await session.scalar(_INSERT, values)
+    new_id = await session.scalar(_INSERT, _row_values(values))
     if new_id is None:
         return await session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
+    await session.execute(_INSERT_BODY, {"outbox_id": new_id, "raw": values["raw"]})
     # The row is exactly what was inserted: hand it to the session as loaded, without reading it back.
     row = OutboxMessage(id=new_id, claimed_until=None, last_error=None, sent_at=None, **values)
     make_transient_to_detached(row)
@@ -246,7 +260,7 @@ async def enqueue(session: AsyncSession, *, key: str, kind: str, sender: str, to
 #: INSERT … ON CONFLICT DO NOTHING (the same SQL on SQLite and PostgreSQL), written once so its
 #: compiled form is cached: SQLAlchemy 2.0 does not cache its dialect-specific ON CONFLICT inserts,
 #: and compiling one for every queued message cost more than running it.
-_COLUMNS = ("idempotency_key", "message_id", "kind", "recipient", "subject", "raw", "status", "attempts",
+_COLUMNS = ("idempotency_key", "message_id", "kind", "recipient", "subject", "status", "attempts",
             "next_attempt_at", "created_at", "updated_at")
 _INSERT = (
     text(f"INSERT INTO outbox ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)}) "
@@ -254,6 +268,7 @@ _INSERT = (
     .bindparams(*(bindparam(c, type_=OutboxMessage.__table__.c[c].type) for c in _COLUMNS))
     .columns(id=OutboxMessage.__table__.c.id.type)
 )
+_INSERT_BODY = insert(outbox_body)
 
 
 def format_address(name: str, email: str) -> str:

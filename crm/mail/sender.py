@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crm.errors import Conflict
 from crm.i18n import _
 from crm.mail import bounces
-from crm.mail.models import MailAddress, OutboxMessage
+from crm.mail.models import MailAddress, OutboxMessage, outbox_body
 from crm.mail.transport import MailTransport, PermanentFailure, SmtpTransport, TemporaryFailure
 from crm.mail.verp import verp_address
 from crm.settings import Settings
@@ -90,7 +90,7 @@ class SendReport:
 class _Claimed:
     id: int
     recipient: str
-    raw: bytes
+    raw: bytes | None
     attempts: int
     next_attempt_at: datetime
     last_error: str | None
@@ -133,10 +133,15 @@ async def claim(session: AsyncSession, size: int, lease: timedelta = CLAIM_LEASE
         update(_outbox)
         .where(_outbox.c.id.in_(picked))
         .values(status="sending", claimed_until=now + lease, updated_at=now)
-        .returning(_outbox.c.id, _outbox.c.recipient, _outbox.c.raw, _outbox.c.attempts, _outbox.c.next_attempt_at,
+        .returning(_outbox.c.id, _outbox.c.recipient, _outbox.c.attempts, _outbox.c.next_attempt_at,
                    _outbox.c.last_error)
     )
-    rows = [_Claimed(*row) for row in (await session.execute(statement)).all()]
+    claimed = (await session.execute(statement)).all()
+    raws = dict((await session.execute(select(outbox_body.c.outbox_id, outbox_body.c.raw)
+                                       .where(outbox_body.c.outbox_id.in_([row.id for row in claimed])))).all()
+                ) if claimed else {}
+    rows = [_Claimed(row.id, row.recipient, raws.get(row.id), row.attempts, row.next_attempt_at, row.last_error)
+            for row in claimed]
     rows.sort(key=lambda r: (r.next_attempt_at, r.id))
     recipients = {r.recipient for r in rows if r.recipient}
     if recipients:
@@ -257,6 +262,8 @@ class _Run:
                 error: Exception | None = None
                 if not row.recipient:
                     error = PermanentFailure("The message has no recipient address", stage="local")
+                elif not row.raw:
+                    error = PermanentFailure("The message itself is missing from the outbox", stage="local")
                 else:
                     try:
                         await self.transport.send(verp_address(self.settings, row.id), [row.recipient], row.raw)

@@ -131,3 +131,15 @@ def test_any_message_reads_back_exactly_and_without_defects(subject, text, html,
         assert attached.get_filename() == (" ".join(filename.replace("\\", "").replace('"', "").split()) or "attachment")
     else:
         assert files == []
+
+
+@given(name=st.sampled_from(["Subject", "List-Unsubscribe", "X-Note"]),
+       value=st.text(st.characters(blacklist_categories=("Cs",)), max_size=200)
+       | st.from_regex(r"<https://[a-z.]{5,40}/[A-Za-z0-9._~-]{40,160}>", fullmatch=True))
+@hypothesis_settings(max_examples=300, deadline=None)
+def test_header_lines_are_folded_exactly_as_the_standard_library_folds_them(name, value):
+    from email.policy import compat32
+
+    from crm.mail.outbox import _header_line, _header_value
+
+    assert _header_line(name, value) == compat32.fold_binary(name, _header_value(name, value))

@@ -257,6 +257,30 @@ async def test_undeliverable_addresses_are_skipped(settings, session_maker, smtp
     assert refused.value.status_code == 409 and "recipient" in refused.value.errors
 
 
+async def test_the_message_is_stored_apart_and_a_row_without_it_fails_instead_of_sending_nothing(
+        settings, session_maker, smtp):
+    from sqlalchemy import delete
+
+    from crm.mail.models import outbox_body
+
+    config = mail_settings(settings, smtp.port)
+    first, second = await queue(session_maker, 2)
+    async with session_maker() as s:
+        stored = dict((await s.execute(select(outbox_body.c.outbox_id, outbox_body.c.raw))).all())
+    assert set(stored) == {first, second} and b"Message-ID:" in stored[first]
+    async with session_maker() as s, s.begin():
+        await s.execute(delete(outbox_body).where(outbox_body.c.outbox_id == second))
+    report = await send_queued(session_maker, config)
+    assert (report.sent, report.failed) == (1, 1)
+    assert [r.rcpt_tos for r in smtp.handler.received] == [["gv0@demo.edu.vn"]]
+    failed = (await rows(session_maker))[1]
+    assert failed.status == "failed" and failed.last_error == "The message itself is missing from the outbox"
+    async with session_maker() as s, s.begin():  # deleting a row deletes its message
+        await s.execute(delete(OutboxMessage).where(OutboxMessage.id == first))
+    async with session_maker() as s:
+        assert (await s.execute(select(outbox_body.c.outbox_id))).all() == []
+
+
 async def test_after_the_last_attempt_a_message_fails_with_the_last_error(settings, session_maker, smtp):
     config = mail_settings(settings, smtp.port)
     smtp.handler.data_replies = ["452 4.2.2 Mailbox full"] * MAX_SEND_ATTEMPTS
