@@ -76,7 +76,8 @@ def _memoize_citeproc() -> None:
     """citeproc-py repeats the same lookups on the parsed style for every entry: XPath queries for
     macros, locale terms and the enclosing layout, and a walk of the tree for "does this group print
     a variable". The style never changes once parsed, so each answer is kept (with the element it
-    belongs to, so its identity is stable); this makes a citation about three times faster."""
+    belongs to, so its identity is stable); this makes a citation about three times faster. An
+    entry's reference is looked up once instead of at every element (a quarter faster again)."""
     if getattr(model, "_crm_memoized", False):
         return
     get_macro, get_layout = model.CitationStylesElement.get_macro, model.CitationStylesElement.get_layout
@@ -122,6 +123,15 @@ def _memoize_citeproc() -> None:
             return found[1]
         cls.calls_variable = calls_variable
 
+    def reference(self):
+        # Looked up hundreds of times per entry, through two dict-backed attributes each time;
+        # a CitationItem belongs to one citation of one bibliography, so its reference is fixed.
+        found = self.__dict__.get("_crm_reference")
+        if found is None:
+            found = self.__dict__["_crm_reference"] = self.citation.bibliography.source[self.key]
+        return found
+
+    CitationItem.reference = property(reference)
     model.CitationStylesElement.get_macro = cached_macro
     model.CitationStylesElement.get_layout = cached_layout
     model.Locale.get_term = cached_term
