@@ -29,7 +29,6 @@ one third of raw.
 """
 
 import asyncio
-import gc
 import multiprocessing
 import os
 import signal
@@ -48,6 +47,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import crm.models  # noqa: F401  (complete metadata)
 from crm import db
+from crm.cli import settle
 from crm.digests import citations, compose, selection
 from crm.digests.dispatch import dispatch_due_digests
 from crm.digests.models import Digest, DigestEntry, Subscription
@@ -348,7 +348,7 @@ async def _run(settings: Settings, port: int, count) -> None:
         await _seed(session_maker, random.Random(SEED))
         print(f"seeded {RECIPIENTS:,} recipients × {ITEMS_PER_DIGEST} matches over {ITEM_POOL:,} items "
               f"in {time.perf_counter() - started:.1f} s ({label})")
-        gc.collect()
+        settle()  # as `crm worker` (which runs the dispatch job) does once started
         rss_before = psutil.Process().memory_info().rss / 2**20
 
         from crm.digests import content

@@ -1,6 +1,7 @@
 """The ``crm`` command: serve, worker, migrate, demo, user, token."""
 
 import asyncio
+import gc
 import sys
 from pathlib import Path
 
@@ -20,6 +21,15 @@ def _checked(settings: Settings) -> Settings:
 
 def _settings() -> Settings:
     return load_settings()
+
+
+def settle() -> None:
+    """For a long-running process (serve, worker, send), once everything is imported and set up:
+    collect what start-up left behind and freeze the rest (modules, ORM mappers, templates,
+    compiled styles), so that the garbage collector no longer walks it at every full collection.
+    A digest run creates a few hundred thousand objects, and so many collections: 5 % of its time."""
+    gc.collect()
+    gc.freeze()
 
 
 def run(coro):
@@ -119,6 +129,7 @@ def serve(host: str, port: int, no_scheduler: bool, no_demo: bool) -> None:
         click.echo(f"Log in as {DEMO_ADMIN_EMAIL} with password {DEMO_PASSWORD}")
     if settings.mail.embedded_sink:
         click.echo(f"Mail is caught by the local sink (smtp://{settings.mail.host}:{settings.mail.port}); read it at {settings.base_url}/mailbox")
+    settle()
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True, forwarded_allow_ips="127.0.0.1")
 
 
@@ -127,7 +138,9 @@ def worker() -> None:
     """Run the scheduled jobs without the web service (production: one or more per site)."""
     from jobs.scheduler import run_worker
 
-    run(run_worker(_checked(_settings())))
+    settings = _checked(_settings())
+    settle()
+    run(run_worker(settings))
 
 
 @main.command()

@@ -3,6 +3,7 @@
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,34 @@ async def insert_ids(session: AsyncSession, table: Table, rows: Sequence[dict]) 
     if len(ids) != len(rows):
         raise RuntimeError(f"inserted {len(rows)} rows into {table.name} but got {len(ids)} ids back")
     return ids
+
+
+async def insert_plain_rows(session: AsyncSession, table: Table, columns: Sequence[str], rows: Sequence[tuple],
+                            now: datetime) -> None:
+    """Insert many rows of plain values (ints, strings, None: what the driver takes as it is), with
+    ``created_at`` and ``updated_at`` set to ``now``, as one executemany of the driver.
+
+    For the hundreds of thousands of rows of a digest run: SQLAlchemy's executemany runs every value
+    of every row through its type's bind processor, two thirds of the cost of the insert here. The
+    timestamp is processed once, by its column's type, so it is stored exactly as SQLAlchemy
+    stores it; nothing else needs processing.
+    """
+    if not rows:
+        return
+    dialect = session.bind.dialect
+    stamp = table.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+    stamp = stamp(now) if stamp else now
+    names = [*columns, "created_at", "updated_at"]
+    if dialect.paramstyle == "qmark":
+        marks = ", ".join("?" for _ in names)
+    elif dialect.paramstyle == "numeric_dollar":
+        marks = ", ".join(f"${n}" for n in range(1, len(names) + 1))
+    else:
+        raise NotImplementedError(f"parameter style {dialect.paramstyle}")
+    quote = dialect.identifier_preparer.quote
+    sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES ({marks})"
+    connection = await session.connection()
+    await connection.exec_driver_sql(sql, [(*row, stamp, stamp) for row in rows])
 
 
 def session_maker(engine: AsyncEngine) -> async_sessionmaker:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm import db, i18n
@@ -262,8 +262,7 @@ async def store_digests(session: AsyncSession, settings: Settings, prepared: Seq
           "sent_by_id": sent_by_id, "outbox_id": outbox_ids[p.outbox_row["idempotency_key"]]} for p in todo])
     entries, interactions, owners = [], [], []
     for digest_id, p in zip(digest_ids, todo):
-        entries.extend({"digest_id": digest_id, "contact_id": p.contact_id, "item_id": entry.item.id,
-                        "profile_id": entry.profile_id, "section": entry.section, "position": position}
+        entries.extend((digest_id, p.contact_id, entry.item.id, entry.profile_id, entry.section, position)
                        for position, entry in enumerate(p.digest.entries))
         with i18n.language(settings.default_language):
             interactions.append({
@@ -272,7 +271,9 @@ async def store_digests(session: AsyncSession, settings: Settings, prepared: Seq
                 "subject": i18n.ngettext("New in the library for you: %(num)s item",
                                          "New in the library for you: %(num)s items", p.digest.item_count)[:255]})
         owners.append(p.contact_id)
-    await session.execute(insert(DigestEntry.__table__), entries)
+    await db.insert_plain_rows(session, DigestEntry.__table__,
+                               ("digest_id", "contact_id", "item_id", "profile_id", "section", "position"), entries,
+                               now)
     interaction_ids = await db.insert_ids(session, Interaction.__table__, interactions)
     await session.execute(interaction_contact.insert(), [
         {"interaction_id": interaction_id, "contact_id": contact_id}

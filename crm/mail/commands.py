@@ -49,7 +49,7 @@ def send(loop: bool, interval: float, limit: int | None, connections: int | None
 
     import crm.models  # noqa: F401  (every mapper, for the relationships between domains)
     from crm import i18n
-    from crm.cli import _settings, _with_session_maker, run
+    from crm.cli import _settings, _with_session_maker, run, settle
     from crm.mail.sender import CLAIM_LEASE, SendReport, default_worker_id, send_queued
     from crm.mail.transport import SmtpTransport
 
@@ -60,6 +60,8 @@ def send(loop: bool, interval: float, limit: int | None, connections: int | None
     name = worker_id or default_worker_id()
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    settle()
 
     async def once(session_maker) -> SendReport:
         return await send_queued(session_maker, settings, limit=limit, worker_id=name, lease=claim_lease)
