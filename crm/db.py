@@ -146,6 +146,15 @@ async def insert_plain_rows(session: AsyncSession, table: Table, columns: Sequen
     stamp = table.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
     stamp = stamp(now) if stamp else now
     names = [*columns, "created_at", "updated_at"]
+    connection = await session.connection()
+    if dialect.name == "postgresql" and dialect.driver == "asyncpg":
+        # COPY: a third of the time of an executemany of INSERTs. SQLAlchemy's asyncpg adapter
+        # begins the transaction with its first statement: one goes first, so the COPY is inside it.
+        await connection.exec_driver_sql("SELECT 1")
+        raw = await connection.get_raw_connection()
+        await raw.driver_connection.copy_records_to_table(
+            table.name, columns=names, records=[(*row, stamp, stamp) for row in rows])
+        return
     if dialect.paramstyle == "qmark":
         marks = ", ".join("?" for _ in names)
     elif dialect.paramstyle == "numeric_dollar":
@@ -154,7 +163,6 @@ async def insert_plain_rows(session: AsyncSession, table: Table, columns: Sequen
         raise NotImplementedError(f"parameter style {dialect.paramstyle}")
     quote = dialect.identifier_preparer.quote
     sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES ({marks})"
-    connection = await session.connection()
     await connection.exec_driver_sql(sql, [(*row, stamp, stamp) for row in rows])
 
 

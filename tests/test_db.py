@@ -120,3 +120,34 @@ async def test_scheduled_jobs_and_cli_commands_run_with_write_intent(settings, s
     assert seen == [True]
     assert await asyncio.to_thread(run, command()) is True
     assert db._write_intent.get() is False
+
+
+async def test_bulk_inserts_belong_to_the_callers_transaction_and_keep_the_order(session_maker):
+    """insert_ids returns ids in the order of the rows; insert_plain_rows (a driver executemany, COPY
+    on PostgreSQL) is undone with the transaction it ran in, and stores timestamps as the ORM does."""
+    from datetime import UTC, datetime
+
+    table = Unit.__table__
+    now = datetime(2026, 11, 24, 5, 0, 0, 123456, tzinfo=UTC)
+    async with session_maker() as s, s.begin():
+        ids = await db.insert_ids(s, table, [{"code": f"K{n}", "name_vi": f"Khoa {n}", "kind": "faculty",
+                                              "search_key": f"khoa {n}"} for n in range(300)])
+    async with session_maker() as s:
+        assert dict((await s.execute(select(Unit.id, Unit.code))).all()) == {
+            unit_id: f"K{n}" for n, unit_id in enumerate(ids)}
+
+    with pytest.raises(RuntimeError):
+        async with session_maker() as s, s.begin():
+            await db.insert_plain_rows(s, table, ("code", "name_vi", "kind", "search_key"),
+                                       [("X1", "Khoa X", "faculty", "khoa x")], now)
+            assert await s.scalar(select(func.count()).select_from(Unit).where(Unit.code == "X1")) == 1
+            raise RuntimeError("something later in the transaction fails")
+    async with session_maker() as s:
+        assert await s.scalar(select(func.count()).select_from(Unit).where(Unit.code == "X1")) == 0
+
+    async with session_maker() as s, s.begin():
+        await db.insert_plain_rows(s, table, ("code", "name_vi", "kind", "search_key"),
+                                   [("X2", "Khoa X", "faculty", "khoa x")], now)
+    async with session_maker() as s:
+        unit = await s.scalar(select(Unit).where(Unit.code == "X2"))
+    assert unit.created_at == now and unit.updated_at == now
