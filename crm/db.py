@@ -133,7 +133,8 @@ async def insert_ids(session: AsyncSession, table: Table, rows: Sequence[dict]) 
 async def insert_plain_rows(session: AsyncSession, table: Table, columns: Sequence[str], rows: Sequence[tuple],
                             now: datetime) -> None:
     """Insert many rows of plain values (ints, strings, None: what the driver takes as it is), with
-    ``created_at`` and ``updated_at`` set to ``now``, as one executemany of the driver.
+    ``created_at`` and ``updated_at`` set to ``now``: COPY on PostgreSQL (asyncpg), one executemany
+    of the driver on SQLite, SQLAlchemy's executemany elsewhere.
 
     For the hundreds of thousands of rows of a digest run: SQLAlchemy's executemany runs every value
     of every row through its type's bind processor, two thirds of the cost of the insert here. The
@@ -155,13 +156,11 @@ async def insert_plain_rows(session: AsyncSession, table: Table, columns: Sequen
         await raw.driver_connection.copy_records_to_table(
             table.name, columns=names, records=[(*row, stamp, stamp) for row in rows])
         return
-    if dialect.paramstyle == "qmark":
-        marks = ", ".join("?" for _ in names)
-    elif dialect.paramstyle == "numeric_dollar":
-        marks = ", ".join(f"${n}" for n in range(1, len(names) + 1))
-    else:
-        raise NotImplementedError(f"parameter style {dialect.paramstyle}")
+    if dialect.paramstyle != "qmark":  # another driver: SQLAlchemy's own executemany, slower but general
+        await connection.execute(insert(table), [dict(zip(names, (*row, now, now))) for row in rows])
+        return
     quote = dialect.identifier_preparer.quote
+    marks = ", ".join("?" for _ in names)
     sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES ({marks})"
     await connection.exec_driver_sql(sql, [(*row, stamp, stamp) for row in rows])
 

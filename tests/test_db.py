@@ -151,3 +151,25 @@ async def test_bulk_inserts_belong_to_the_callers_transaction_and_keep_the_order
     async with session_maker() as s:
         unit = await s.scalar(select(Unit).where(Unit.code == "X2"))
     assert unit.created_at == now and unit.updated_at == now
+
+
+async def test_bulk_insert_with_another_driver_goes_through_sqlalchemy(settings, session_maker, monkeypatch):
+    """A driver that is neither asyncpg nor sqlite3 (another parameter style) gets SQLAlchemy's executemany."""
+    from datetime import UTC, datetime
+
+    if not settings.database.is_sqlite:
+        pytest.skip("PostgreSQL (asyncpg) uses COPY")
+    engine = db.create_engine(settings)  # a dialect (and statement cache) of its own, changed below
+    monkeypatch.setattr(engine.dialect, "paramstyle", "named")  # sqlite3 takes :name parameters too
+    monkeypatch.setattr(engine.dialect, "positional", False)
+    now = datetime(2026, 11, 24, 5, 0, tzinfo=UTC)
+    try:
+        async with db.session_maker(engine)() as s, s.begin():
+            await db.insert_plain_rows(s, Unit.__table__, ("code", "name_vi", "kind", "search_key"),
+                                       [("Y1", "Khoa Y", "faculty", "khoa y"), ("Y2", "Khoa Z", "faculty", "khoa z")],
+                                       now)
+    finally:
+        await engine.dispose()
+    async with session_maker() as s:
+        units = list(await s.scalars(select(Unit).where(Unit.code.in_(["Y1", "Y2"])).order_by(Unit.code)))
+    assert [(u.code, u.created_at) for u in units] == [("Y1", now), ("Y2", now)]

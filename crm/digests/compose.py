@@ -247,19 +247,17 @@ async def store_digests(session: AsyncSession, settings: Settings, prepared: Seq
     today = local_today(now, settings.digests.timezone)
     done = set()
     for period in {p.period for p in prepared}:
-        contact_ids = [p.contact_id for p in prepared if p.period == period]
-        for ids in chunks(contact_ids, 1000):
-            done.update((s, c, period) for s, c in (await session.execute(
-                select(Digest.subscription_id, Digest.contact_id)
-                .where(Digest.period == period, Digest.contact_id.in_(ids)))).all())
+        done.update((s, c, period) for s, c in await _queued_for(
+            session, period, [p.contact_id for p in prepared if p.period == period]))
     todo = [p for p in prepared if (p.subscription_id, p.contact_id, p.period) not in done]
     if not todo:
         return []
     # The emails first, so each digest row is written once, with its outbox id.
     outbox_ids = await enqueue_rows(session, [p.outbox_row for p in todo])
-    digest_ids = await db.insert_ids(session, Digest.__table__, [{"subscription_id": p.subscription_id, "contact_id": p.contact_id, "period": p.period,
-          "language": p.digest.language, "subject": p.digest.subject[:998], "item_count": p.digest.item_count,
-          "sent_by_id": sent_by_id, "outbox_id": outbox_ids[p.outbox_row["idempotency_key"]]} for p in todo])
+    digest_ids = await db.insert_ids(session, Digest.__table__, [
+        {"subscription_id": p.subscription_id, "contact_id": p.contact_id, "period": p.period,
+         "language": p.digest.language, "subject": p.digest.subject[:998], "item_count": p.digest.item_count,
+         "sent_by_id": sent_by_id, "outbox_id": outbox_ids[p.outbox_row["idempotency_key"]]} for p in todo])
     entries, interactions, owners = [], [], []
     for digest_id, p in zip(digest_ids, todo):
         entries.extend((digest_id, p.contact_id, entry.item.id, entry.profile_id, entry.section, position)
@@ -305,12 +303,20 @@ async def queue_digests(session: AsyncSession, settings: Settings, recipients: S
     return [rows[digest_id] for digest_id in queued]
 
 
+async def _queued_for(session: AsyncSession, period: str, contact_ids: Sequence[int]) -> set[tuple[int, int]]:
+    """(subscription, contact) of the digests these contacts already have for the period."""
+    found: set[tuple[int, int]] = set()
+    for ids in chunks(list(contact_ids), 1000):
+        found.update((await session.execute(select(Digest.subscription_id, Digest.contact_id).where(
+            Digest.period == period, Digest.contact_id.in_(ids)))).tuples().all())
+    return found
+
+
 async def _not_done(session: AsyncSession, pairs: Sequence[tuple[Subscription, Contact]],
                     period: str) -> list[tuple[Subscription, Contact]]:
     """The pairs without a digest for the period yet, leaving out members who left a group's digest."""
     contact_ids = [c.id for _, c in pairs]
-    done = set((await session.execute(select(Digest.subscription_id, Digest.contact_id).where(
-        Digest.period == period, Digest.contact_id.in_(contact_ids)))).all())
+    done = await _queued_for(session, period, contact_ids)
     group_subscriptions = [s.id for s, _ in pairs if s.group_id is not None]
     left = set()
     if group_subscriptions:

@@ -4,8 +4,9 @@ Restart-safe by construction: a subscription's ``next_due_at`` moves on only aft
 digests are written, so a crash before that leaves it due and the next run does it again; and
 writing is idempotent per (subscription, contact, period), so nothing is queued twice. Composing
 and rendering happen in read-only transactions, and each chunk of digests is written in a short
-one, so the write lock is not held while templates render. A batch that fails is retried one subscription per transaction, so one broken
-subscription is set aside (and retried later) without holding back the others.
+one, so the write lock is not held while templates render. A batch that fails is retried one
+subscription per transaction, so one broken subscription is set aside (and retried later)
+without holding back the others.
 
 A worker that was down does not send a burst of catch-up digests: the next slot is counted from
 now, and the one digest sent covers everything new since the last.
